@@ -1,0 +1,1 @@
+"""The ganmetrics command line (installed as ganmetrics.cli)."""
