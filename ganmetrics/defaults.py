@@ -26,4 +26,6 @@ DEFAULTS: dict[str, Any] = {
     "emd_max_bytes": 4 * 1024**3,
     # Largest sample the median heuristic looks at (a seeded subsample above it).
     "median_subsample": 2000,
+    # MMD: rows per kernel block, so no (n x n) matrix is ever built (a 4096 x 4096 float64 block is 128 MiB).
+    "mmd_chunk_size": 4096,
 }

@@ -1,0 +1,201 @@
+"""Unbiased Gaussian MMD^2: numpy full-matrix formula, scipy median heuristic, chunking, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.distance import cdist, pdist
+
+from ganmetrics.metrics import mmd
+from ganmetrics.metrics.mmd import MMDResult, mmd2_unbiased
+
+
+def numpy_mmd2_unbiased(x: np.ndarray, y: np.ndarray, sigma: float) -> float:
+    """Gretton et al. 2012, Lemma 6, with the full kernel matrices (scipy distances, no tricks)."""
+    m, n = len(x), len(y)
+
+    def gram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.exp(-cdist(a, b, "sqeuclidean") / (2.0 * sigma**2))
+
+    kxx, kyy, kxy = gram(x, x), gram(y, y), gram(x, y)
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2.0 * kxy.sum() / (m * n)
+    )
+
+
+def samples(seed: int, m: int = 37, n: int = 53, d: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(m, d)), rng.normal(loc=0.3, scale=1.2, size=(n, d))
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0, 30.0])
+def test_mmd2_matches_full_matrix_numpy_formula(sigma: float) -> None:
+    x, y = samples(0)
+    result = mmd2_unbiased(x, y, sigma=sigma)
+    # Both in float64; the only difference is the distance formula (expanded vs direct) and summation
+    # order, a few ulps of each kernel entry: 1e-10 relative of the O(0.1) result is ample.
+    assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, sigma), rel=1e-10)
+    assert result.sigma == sigma
+
+
+def test_mmd2_of_two_points_per_sample_matches_hand_formula() -> None:
+    # m = n = 2: MMD^2 = k(x1,x2) + k(y1,y2) - (1/2) sum_{i,j} k(x_i,y_j), on the real line.
+    x, y, sigma = np.array([[0.0], [1.0]]), np.array([[0.5], [3.0]]), 1.5
+
+    def k(a: float, b: float) -> float:
+        return math.exp(-((a - b) ** 2) / (2 * sigma**2))
+
+    expected = k(0, 1) + k(0.5, 3) - 0.5 * (k(0, 0.5) + k(0, 3) + k(1, 0.5) + k(1, 3))
+    assert mmd2_unbiased(x, y, sigma=sigma).mmd2 == pytest.approx(expected, rel=1e-13)
+
+
+def test_median_heuristic_matches_scipy_pdist_median() -> None:
+    x, y = samples(1)  # 90 points: 4005 pairs, an odd count
+    pooled = np.vstack([x, y])
+    expected_sigma = float(np.median(pdist(pooled)))
+    result = mmd2_unbiased(x, y)
+    # The expanded-square distances differ from pdist's direct ones by ~1e-15 relative.
+    assert result.sigma == pytest.approx(expected_sigma, rel=1e-10)
+    assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, expected_sigma), rel=1e-10)
+
+
+def test_median_heuristic_averages_the_two_middle_distances_for_an_even_pair_count() -> None:
+    # 4 points on a line: 6 pairwise distances 1, 2, 3, 1, 2, 1 -> sorted 1 1 1 2 2 3, np.median = 1.5
+    # (the lower median would be 1): checks the documented np.median convention.
+    x, y = np.array([[0.0], [1.0]]), np.array([[2.0], [3.0]])
+    assert mmd2_unbiased(x, y).sigma == pytest.approx(float(np.median(pdist(np.vstack([x, y])))), rel=1e-12)
+    assert mmd2_unbiased(x, y).sigma == pytest.approx(1.5, rel=1e-12)
+
+
+def test_median_heuristic_uses_the_documented_seeded_subsample() -> None:
+    x, y = samples(2, m=70, n=50)
+    pooled = np.vstack([x, y])
+    keep = torch.randperm(120, generator=torch.Generator().manual_seed(7))[:40].numpy()
+    expected_sigma = float(np.median(pdist(pooled[keep])))
+    result = mmd2_unbiased(x, y, seed=7, median_subsample=40)
+    assert result.sigma == pytest.approx(expected_sigma, rel=1e-10)
+    # A different seed draws another subsample, hence (almost surely) another median.
+    assert mmd2_unbiased(x, y, seed=8, median_subsample=40).sigma != result.sigma
+
+
+def test_median_heuristic_default_subsample_is_2000_points() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(1500, 3)), rng.normal(size=(600, 3))
+    keep = torch.randperm(2100, generator=torch.Generator().manual_seed(0))[:2000].numpy()
+    expected_sigma = float(np.median(pdist(np.vstack([x, y])[keep])))
+    assert mmd2_unbiased(x, y, chunk_size=2100).sigma == pytest.approx(expected_sigma, rel=1e-10)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 36, 37, 38])
+def test_chunked_equals_single_block(chunk_size: int) -> None:
+    x, y = samples(4)
+    whole = mmd2_unbiased(x, y, sigma=1.3, chunk_size=1000).mmd2
+    # Same kernel entries summed in another grouping: float64 round-off only, 1e-12 relative.
+    assert mmd2_unbiased(x, y, sigma=1.3, chunk_size=chunk_size).mmd2 == pytest.approx(whole, rel=1e-12)
+
+
+def test_kernel_blocks_never_exceed_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The memory bound behind n = 50,000: no kernel block larger than chunk_size x chunk_size is built.
+    shapes: list[tuple[int, ...]] = []
+    original = mmd._gaussian_kernel
+
+    def recording_kernel(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
+        block = original(a, b, sigma)
+        shapes.append(tuple(block.shape))
+        return block
+
+    monkeypatch.setattr(mmd, "_gaussian_kernel", recording_kernel)
+    x, y = samples(5, m=100, n=90)
+    result = mmd2_unbiased(x, y, sigma=1.0, chunk_size=16)
+    assert shapes and max(max(s) for s in shapes) <= 16
+    assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, 1.0), rel=1e-10)
+
+
+def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel() -> None:
+    # y = x + 1e3: cross kernel terms underflow to exactly 0 and K_yy = K_xx (distances are translation
+    # invariant), so MMD^2 = 2/(m(m-1)) sum_{i != j} k(x_i, x_j), computed here with pdist.
+    x, _ = samples(6, m=40)
+    sigma = 1.0
+    expected = 2.0 * 2.0 * np.exp(-pdist(x, "sqeuclidean") / (2 * sigma**2)).sum() / (40 * 39)
+    assert mmd2_unbiased(x, x + 1e3, sigma=sigma).mmd2 == pytest.approx(expected, rel=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), m=st.integers(2, 20), n=st.integers(2, 20), chunk=st.integers(1, 8))
+def test_mmd2_is_symmetric_and_invariant_to_row_permutations(seed: int, m: int, n: int, chunk: int) -> None:
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(m, 3)), rng.normal(scale=1.5, size=(n, 3))
+    base = mmd2_unbiased(x, y, chunk_size=chunk)
+    swapped = mmd2_unbiased(y, x, chunk_size=chunk)
+    permuted = mmd2_unbiased(x[rng.permutation(m)], y[rng.permutation(n)], chunk_size=chunk)
+    # The median over the pooled pairs is order free, and the estimator is a symmetric function of the
+    # pairs: equal up to summation round-off (kernel values <= 1, sums of <= 400 terms: 1e-12 absolute).
+    assert swapped.sigma == pytest.approx(base.sigma, rel=1e-12)
+    assert permuted.sigma == pytest.approx(base.sigma, rel=1e-12)
+    assert swapped.mmd2 == pytest.approx(base.mmd2, rel=1e-9, abs=1e-12)
+    assert permuted.mmd2 == pytest.approx(base.mmd2, rel=1e-9, abs=1e-12)
+
+
+def test_mmd2_accepts_float32_tensors_like_numpy_arrays() -> None:
+    x, y = samples(8)
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    from_tensor = mmd2_unbiased(torch.from_numpy(x32), torch.from_numpy(y32), sigma=1.0)
+    assert isinstance(from_tensor, MMDResult)
+    assert from_tensor == mmd2_unbiased(x32, y32, sigma=1.0)
+    # float32 input is widened exactly, so the float64 reference on the widened values applies.
+    assert from_tensor.mmd2 == pytest.approx(
+        numpy_mmd2_unbiased(x32.astype(np.float64), y32.astype(np.float64), 1.0), rel=1e-10
+    )
+
+
+def test_mmd2_rejects_mismatched_feature_dimensions() -> None:
+    with pytest.raises(ValueError, match=r"x and y.*\(5 vs 4\)"):
+        mmd2_unbiased(np.zeros((3, 5)), np.zeros((3, 4)), sigma=1.0)
+
+
+def test_mmd2_rejects_a_single_sample() -> None:
+    with pytest.raises(ValueError, match="y: needs at least 2 samples"):
+        mmd2_unbiased(np.random.rand(3, 2), np.random.rand(1, 2), sigma=1.0)
+
+
+def test_mmd2_rejects_nan() -> None:
+    x = np.random.rand(4, 2)
+    x[1, 1] = np.nan
+    with pytest.raises(ValueError, match="x: contains 1 NaN"):
+        mmd2_unbiased(x, np.random.rand(4, 2), sigma=1.0)
+
+
+def test_mmd2_rejects_1d_arrays() -> None:
+    with pytest.raises(ValueError, match="x: expected a 2-D array"):
+        mmd2_unbiased(np.zeros(4), np.zeros((4, 1)), sigma=1.0)
+
+
+@pytest.mark.parametrize("sigma", [0.0, -1.0, float("nan"), float("inf")])
+def test_mmd2_rejects_non_positive_or_non_finite_sigma(sigma: float) -> None:
+    with pytest.raises(ValueError, match="sigma: must be a finite number > 0"):
+        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=sigma)
+
+
+def test_mmd2_rejects_non_numeric_sigma() -> None:
+    with pytest.raises(TypeError, match="sigma"):
+        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma="1.0")  # type: ignore[arg-type]
+
+
+def test_mmd2_rejects_zero_chunk_size() -> None:
+    with pytest.raises(ValueError, match="chunk_size: must be at least 1"):
+        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, chunk_size=0)
+
+
+def test_median_heuristic_rejects_a_zero_median() -> None:
+    # Five identical points out of six: 10 of 15 pairs have distance 0, the median is 0.
+    x = np.zeros((3, 2))
+    y = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="median pairwise distance .* is 0.*pass sigma"):
+        mmd2_unbiased(x, y)
