@@ -1,0 +1,126 @@
+"""The resize modes: how an image becomes the 299x299 input of the FID Inception network.
+
+Each mode is the WHOLE input transform (resize and scaling to the network's range), so that naming the mode in
+a result's metadata says exactly what the network saw. The three modes reproduce three reference
+implementations, whose FIDs differ by more than the differences between good models:
+
+``"pytorch-fid"`` (default)
+    pytorch-fid's ``InceptionV3(resize_input=True, normalize_input=True)``: values in [0, 1],
+    ``F.interpolate(x, (299, 299), mode="bilinear", align_corners=False)`` (no antialiasing), then ``2x - 1``.
+``"tf"``
+    The original TensorFlow FID graph (Heusel et al. 2017), as torch-fidelity reproduces it
+    (``interpolate_bilinear_2d_like_tensorflow1x``, ``feature_extractor_inceptionv3.py``): values in [0, 255],
+    TensorFlow 1.x ``resize_bilinear`` with ``align_corners=False`` (source coordinate ``i * in/out``, no
+    half-pixel offset), then ``(x - 128) / 128``.
+``"clean"``
+    clean-fid (Parmar et al. 2022; ``make_resizer("PIL", False, "bicubic", (299, 299))`` in
+    ``cleanfid/resize.py``): each channel resized as a float32 PIL ``"F"`` image of [0, 255] values with
+    PIL's antialiased bicubic filter, clipped to [0, 255], then ``(x - 128) / 128``. On the CPU, via PIL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+RESIZE_MODES = ("pytorch-fid", "tf", "clean")
+
+INCEPTION_SIZE = 299
+
+
+def preprocess(images: torch.Tensor, mode: str = "pytorch-fid") -> torch.Tensor:
+    """Return the float32 (N, 3, 299, 299) network input for a batch of images, per resize ``mode``.
+
+    Parameters
+    ----------
+    images
+        (N, 3, H, W) tensor on any device: ``uint8`` in [0, 255], or floating point in [0, 1] (a float image
+        is scaled by 255 for the "tf" and "clean" modes, without rounding).
+    mode
+        One of ``RESIZE_MODES``; see the module docstring for the exact transform of each.
+
+    Returns a tensor on the input's device (the "clean" mode resizes on the CPU and moves the result back).
+
+    Raises ``TypeError`` when ``images`` is not a tensor or has a dtype other than uint8/floating point,
+    ``ValueError`` for an unknown mode, a shape other than (N, 3, H, W), or float values outside [0, 1]
+    (or NaN).
+    """
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"mode: unknown resize mode {mode!r}; valid modes are {', '.join(RESIZE_MODES)}")
+    unit = _as_unit_float32(images)
+    if mode == "pytorch-fid":
+        size = (INCEPTION_SIZE, INCEPTION_SIZE)
+        resized = F.interpolate(unit, size=size, mode="bilinear", align_corners=False)
+        return 2 * resized - 1
+    scaled = images.to(torch.float32) if images.dtype == torch.uint8 else unit * 255
+    if mode == "tf":
+        resized = resize_like_tensorflow1(scaled, INCEPTION_SIZE)
+    else:
+        resized = resize_like_clean_fid(scaled, INCEPTION_SIZE)
+    return (resized - 128) / 128
+
+
+def resize_like_tensorflow1(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Return ``x`` (N, C, H, W float32) resized to (size, size) as TensorFlow 1.x ``resize_bilinear`` does.
+
+    TensorFlow 1.x with ``align_corners=False`` and no half-pixel centres: output pixel ``i`` reads the source
+    coordinate ``s = i * (in / out)`` (the scale rounded to float32), ``lo = floor(s)``,
+    ``hi = min(lo + 1, in - 1)``, and interpolates ``top = a + (b - a) * dx`` along the width, then
+    ``top + (bottom - top) * dy`` along the height. The operations and their order are those of
+    torch-fidelity's ``interpolate_bilinear_2d_like_tensorflow1x(method="slow")``, so the results agree bit
+    for bit.
+    """
+    rows_lo, rows_hi, dy = _tf1_sample_grid(x.shape[2], size, x.device)
+    cols_lo, cols_hi, dx = _tf1_sample_grid(x.shape[3], size, x.device)
+
+    def along_width(rows: torch.Tensor) -> torch.Tensor:
+        left, right = rows.index_select(3, cols_lo), rows.index_select(3, cols_hi)
+        return left + (right - left) * dx
+
+    top, bottom = along_width(x.index_select(2, rows_lo)), along_width(x.index_select(2, rows_hi))
+    return top + (bottom - top) * dy.view(-1, 1)
+
+
+def _tf1_sample_grid(in_size: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Return (lo, hi, frac) of TensorFlow 1.x's bilinear source coordinates along one axis."""
+    scale = torch.tensor(in_size / out_size, dtype=torch.float32)
+    coord = torch.arange(out_size, dtype=torch.float32, device=device) * scale.to(device)
+    lo = coord.long()
+    hi = (lo + 1).clamp_max(in_size - 1)
+    return lo, hi, coord - lo.float()
+
+
+def resize_like_clean_fid(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Return ``x`` (N, C, H, W float32, values in [0, 255]) resized to (size, size) as clean-fid does.
+
+    Each channel is a PIL ``"F"`` (float32) image resized with ``Image.BICUBIC`` (PIL's antialiased bicubic,
+    support scaled with the downsampling factor), then clipped to [0, 255]. The work happens on the CPU; the
+    result returns to the input's device.
+    """
+    planes = x.detach().cpu().numpy()
+    out = np.empty(planes.shape[:2] + (size, size), dtype=np.float32)
+    for index in np.ndindex(*planes.shape[:2]):
+        plane = Image.fromarray(np.ascontiguousarray(planes[index]))
+        out[index] = np.asarray(plane.resize((size, size), resample=Image.BICUBIC))
+    return torch.from_numpy(out.clip(0, 255)).to(x.device)
+
+
+def _as_unit_float32(images: torch.Tensor) -> torch.Tensor:
+    """Return ``images`` validated, as float32 in [0, 1] (uint8 divided by 255, as torchvision's ToTensor)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images: expected a torch tensor, got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] < 1 or images.shape[3] < 1:
+        raise ValueError(f"images: expected shape (N, 3, H, W), got {tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32).div(255)
+    if not images.is_floating_point():
+        raise TypeError(f"images: expected uint8 or floating point values, got dtype {images.dtype}")
+    if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
+        low, high = float(images.min()), float(images.max())
+        raise ValueError(
+            f"images: floating point images must lie in [0, 1] (got min {low:.4g}, max {high:.4g}, or NaN); "
+            "pass uint8 for [0, 255] data"
+        )
+    return images.to(torch.float32)

@@ -1,0 +1,154 @@
+"""Finding, downloading, verifying and caching the FID Inception weight file.
+
+Resolution order (first match wins):
+
+1. the explicit ``weights`` path (the CLI's ``--weights FILE``);
+2. the environment variable ``GANMETRICS_INCEPTION_WEIGHTS``;
+3. the cache: ``$GANMETRICS_CACHE`` (default ``~/.cache/ganmetrics``) holding the file named as the URL's last
+   path component (``pt_inception-2015-12-05-6726825d.pth`` for the FID weights);
+4. a download from the URL (pytorch-fid's release file by default), verified before it is used.
+
+Verification follows torch.hub's convention: the file name ends ``-<hex>.<ext>`` and the SHA-256 digest of
+the content must start with ``<hex>``. The download goes to a temporary file in the cache directory that is
+renamed into place (``os.replace``) only once complete and verified, so an interrupted or corrupted transfer
+never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tqdm import tqdm
+
+FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
+FID_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+)
+WEIGHTS_ENV = "GANMETRICS_INCEPTION_WEIGHTS"
+CACHE_ENV = "GANMETRICS_CACHE"
+
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.[^-]*$")
+_CHUNK = 1 << 20
+_TIMEOUT_S = 60
+
+
+class WeightsNotFoundError(RuntimeError):
+    """No usable weight file: not given, not cached, and not downloadable (offline, refused, or corrupted)."""
+
+
+def cache_dir() -> Path:
+    """Return the cache directory: ``$GANMETRICS_CACHE``, else ``~/.cache/ganmetrics`` (not created here)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ganmetrics").expanduser()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Return the full SHA-256 hex digest of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_weights(
+    weights: str | Path | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    url: str = FID_WEIGHTS_URL,
+) -> Path:
+    """Return the path of the weight file, downloading and verifying it into the cache if needed.
+
+    Parameters
+    ----------
+    weights
+        An explicit file; when given, it is used as is (no hash check: it may be any weights of this layout).
+    download
+        Whether step 4 (download) may run; when False a missing file is an error.
+    progress
+        Show a tqdm progress bar on stderr while downloading.
+    url
+        Where to download from; its last path component names the cached file and carries the SHA-256 prefix.
+
+    Raises ``WeightsNotFoundError`` naming the missing explicit or environment path, or, when nothing is
+    found and the download is off or fails (network error, truncated transfer, wrong SHA-256), saying where to
+    put the file and which flag or variable to set. ``ValueError`` when ``url``'s file name carries no hash
+    prefix.
+    """
+    if weights is not None:
+        return _existing(Path(weights), "weights")
+    if os.environ.get(WEIGHTS_ENV):
+        return _existing(Path(os.environ[WEIGHTS_ENV]), f"environment variable {WEIGHTS_ENV}")
+    name = Path(urlparse(url).path).name
+    match = _HASH_IN_NAME.search(name)
+    if match is None:
+        raise ValueError(f"url: file name {name!r} has no '-<sha256 prefix>.' to verify the download against")
+    target = cache_dir() / name
+    if target.is_file():
+        return target
+    if not download:
+        raise WeightsNotFoundError(_how_to_provide(target, "downloading is disabled"))
+    try:
+        _download_verified(url, target, match.group(1), progress)
+    except (OSError, ValueError) as exc:
+        raise WeightsNotFoundError(_how_to_provide(target, f"download from {url} failed: {exc}")) from exc
+    return target
+
+
+def _existing(path: Path, source: str) -> Path:
+    """Return ``path`` (user-expanded) if it is a file, else raise naming it and where it came from."""
+    path = path.expanduser()
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{source}: weight file {str(path)!r} does not exist or is not a file")
+    return path
+
+
+def _how_to_provide(target: Path, reason: str) -> str:
+    """Return the message telling the user the three ways to supply the weights."""
+    return (
+        f"FID Inception weights not found ({reason}). Put the file at {target}, "
+        f"or pass --weights FILE (weights=FILE in Python), or set {WEIGHTS_ENV}=FILE."
+    )
+
+
+def _download_verified(url: str, target: Path, hash_prefix: str, progress: bool) -> None:
+    """Download ``url`` to ``target`` atomically, after checking its length and SHA-256 prefix.
+
+    Raises ``ValueError`` for a truncated transfer or a digest mismatch, ``OSError`` (including
+    ``urllib.error.URLError``) for network and file errors; the temporary file is removed on any failure,
+    ``KeyboardInterrupt`` included.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length is not None else None
+            received = 0
+            with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                      disable=not progress, desc=target.name) as bar:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        if expected is not None and received != expected:
+            raise ValueError(f"transfer interrupted after {received} of {expected} bytes")
+        if not digest.hexdigest().startswith(hash_prefix):
+            raise ValueError(
+                f"SHA-256 {digest.hexdigest()} does not start with {hash_prefix} (the prefix in the file "
+                "name): the download is corrupted or not the expected file"
+            )
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
