@@ -102,11 +102,16 @@ def _unbiased_mmd2(x: torch.Tensor, y: torch.Tensor, kernel: Kernel, chunk_size:
     )
 
 
-def _median_pairwise_distance(z: torch.Tensor, max_points: int, seed: int) -> float:
-    """Return the median Euclidean distance over distinct pairs of rows of ``z`` (see ``mmd2_unbiased``)."""
-    if z.shape[0] > max_points:
-        keep = torch.randperm(z.shape[0], generator=torch.Generator().manual_seed(seed))[:max_points]
-        z = z[keep.to(z.device)]
+def _median_pairwise_distance(x: torch.Tensor, y: torch.Tensor, max_points: int, seed: int) -> float:
+    """Return the median Euclidean distance over distinct pairs of pooled rows (see ``mmd2_unbiased``)."""
+    m, n_pooled = x.shape[0], x.shape[0] + y.shape[0]
+    if n_pooled > max_points:
+        keep = torch.randperm(n_pooled, generator=torch.Generator().manual_seed(seed))[:max_points]
+        keep = keep.to(x.device)
+        from_x = keep < m
+        z = torch.cat([x[keep[from_x]], y[keep[~from_x] - m]])
+    else:
+        z = torch.cat([x, y])
     upper = torch.triu_indices(z.shape[0], z.shape[0], offset=1, device=z.device)
     distances = _squared_distances(z, z)[upper[0], upper[1]].sqrt_().sort().values
     half = distances.numel() // 2
@@ -185,7 +190,7 @@ def mmd2_unbiased(
     center = (x.sum(dim=0) + y.sum(dim=0)) / (x.shape[0] + y.shape[0])
     x, y = x - center, y - center
     if sigma is None:
-        sigma = _median_pairwise_distance(torch.cat([x, y]), median_subsample, _check_int(seed, "seed", 0))
+        sigma = _median_pairwise_distance(x, y, median_subsample, _check_int(seed, "seed", 0))
         if sigma == 0.0:
             raise ValueError(
                 "x, y: the median pairwise distance of the pooled sample is 0 (more than half of the pairs "
