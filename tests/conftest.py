@@ -1,0 +1,40 @@
+"""Shared fixtures: seeded random FID Inception weights and the model loaded from them, and an isolated cache.
+
+The real FID weights are a 95 MB download the tests never make. Tests that compare our network with a peer
+implementation load the same random-weights file into both, which checks the architecture and the numerics as
+well as the real weights would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.random_weights import make_random_fid_inception_weights
+from ganmetrics.features.weights import CACHE_ENV, WEIGHTS_ENV
+
+
+@pytest.fixture(autouse=True)
+def _isolated_weights_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the weights cache at an empty directory and unset the weights variable, for every test.
+
+    No test may read the user's cache or, by finding it empty, start a real download.
+    """
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("ganmetrics_cache")))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+
+
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a FID Inception v3 weight file with seeded random weights (seed 0), in the release layout."""
+    directory = tmp_path_factory.mktemp("fid_weights")
+    return make_random_fid_inception_weights(directory / "random_fid_inception_seed0.pth", seed=0)
+
+
+@pytest.fixture(scope="session")
+def fid_model(fid_weights: Path) -> FIDInceptionV3:
+    """The FID Inception v3 on the CPU with the ``fid_weights`` weights, eval mode (shared: do not modify)."""
+    model, _ = load_fid_inception(fid_weights, device="cpu", download=False)
+    return model
