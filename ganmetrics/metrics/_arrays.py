@@ -6,12 +6,10 @@ the device of the input, so CUDA tensors are computed on the GPU and CPU inputs 
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 import torch
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
 
 def as_float64(x: ArrayLike, name: str, ndim: int | None = None, device: torch.device | None = None) -> torch.Tensor:
