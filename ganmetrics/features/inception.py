@@ -147,11 +147,11 @@ class FIDInceptionV3(nn.Module):
             raise ValueError(f"x: expected shape (N, 3, 299, 299) (resize.preprocess), got {tuple(x.shape)}")
         result: dict[str, torch.Tensor] = {}
         last_stage = min(max(self.OUTPUTS.index(name) for name in wanted), len(self._STAGES) - 1)
-        for name, stage in zip(self.OUTPUTS[: last_stage + 1], self._STAGES, strict=True):
+        for index, stage in enumerate(self._STAGES[: last_stage + 1]):
             for layer in stage:
                 x = getattr(self, layer)(x)
-            if name in wanted:
-                result[name] = F.adaptive_avg_pool2d(x, output_size=(1, 1)).flatten(1)
+            if self.OUTPUTS[index] in wanted:
+                result[self.OUTPUTS[index]] = F.adaptive_avg_pool2d(x, output_size=(1, 1)).flatten(1)
         if "logits_unbiased" in wanted:
             result["logits_unbiased"] = result["pool3"].mm(self.fc.weight.T)
         if "logits" in wanted:
