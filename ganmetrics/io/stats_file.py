@@ -1,0 +1,88 @@
+"""Statistics files: an npz with ``mu`` and ``sigma`` (pytorch-fid's format, readable by it as is) plus ``n``
+and a JSON ``metadata`` record saying how the statistics were made.
+
+pytorch-fid, TTUR and clean-fid npz files (``mu``, ``sigma`` only) are read too; their provenance is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganmetrics.io.atomic import atomic_write
+from ganmetrics.metrics.frechet import FeatureStats
+
+
+@dataclass
+class LoadedStats:
+    """Statistics read from a file: mean, covariance, sample count (None when the file has none), metadata."""
+
+    path: Path
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stats(self) -> FeatureStats:
+        """The statistics as a mergeable :class:`FeatureStats` (needs the sample count ``n``)."""
+        if self.n is None:
+            raise ValueError(f"{self.path}: holds no sample count 'n', so the statistics cannot be merged")
+        return FeatureStats.from_moments(self.mu, self.sigma, self.n)
+
+
+def save_stats(path: str | Path, stats: FeatureStats, metadata: dict[str, Any]) -> Path:
+    """Write ``mu``, ``sigma`` (float64), ``n`` and ``metadata`` (JSON) to the npz ``path`` atomically."""
+    target = Path(path)
+    record = {"n": stats.n, "dims": stats.dims, "dtype": "float64", "ddof": 1, **metadata}
+    with atomic_write(target) as handle:
+        np.savez(
+            handle,
+            mu=stats.mu.cpu().numpy(),
+            sigma=stats.sigma.cpu().numpy(),
+            n=np.int64(stats.n),
+            metadata=np.array(json.dumps(record, sort_keys=True)),
+        )
+    return target
+
+
+def load_stats(path: str | Path) -> LoadedStats:
+    """Read a statistics npz (ours, pytorch-fid's, TTUR's or clean-fid's).
+
+    Raises ``ValueError`` naming the file when it is missing, not an npz, lacks ``mu``/``sigma``, or holds
+    arrays of the wrong shape.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ValueError(f"{source}: no such file")
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{source}: not a readable npz file ({exc})") from None
+    missing = [key for key in ("mu", "sigma") if key not in arrays]
+    if missing:
+        raise ValueError(f"{source}: has no {' or '.join(missing)} (keys found: {sorted(arrays)})")
+    mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(f"{source}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (d,) and (d, d)")
+    metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
+    n = int(arrays["n"]) if "n" in arrays else metadata.get("n")
+    return LoadedStats(path=source, mu=mu, sigma=sigma, n=n, metadata=metadata)
+
+
+def is_stats_file(path: str | Path) -> bool:
+    """Return whether ``path`` is an npz holding ``mu`` and ``sigma`` (rather than features)."""
+    source = Path(path)
+    if source.suffix.lower() != ".npz" or not source.is_file():
+        return False
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            return {"mu", "sigma"} <= set(data.files)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return False

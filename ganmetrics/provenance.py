@@ -1,0 +1,52 @@
+"""Whether two sets of features or statistics were made the same way, and so give comparable numbers.
+
+Mixing resize modes or weights silently moves FID by whole points. Every stats and feature file we write carries
+a metadata record; two inputs are compared only when the fields below agree on both sides.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+# The fields that must agree for two inputs to be comparable.
+COMPARED_FIELDS = ("extractor", "weights_sha256", "resize", "dims")
+
+
+class UnknownProvenanceWarning(UserWarning):
+    """An input carries no record of how it was made (e.g. a pytorch-fid stats file)."""
+
+
+class ProvenanceMismatchError(ValueError):
+    """Two inputs were made differently (extractor, weights, resize mode or dimensions)."""
+
+
+def check_comparable(
+    first: dict[str, Any], second: dict[str, Any], names: tuple[str, str], allow_mismatch: bool = False
+) -> list[str]:
+    """Return the compared fields whose values differ between two metadata records (empty when comparable).
+
+    A field missing on either side is not compared; a side with no recorded field at all gets an
+    ``UnknownProvenanceWarning``. Raises ``ProvenanceMismatchError`` naming both sides and every differing field
+    unless ``allow_mismatch``, in which case the differing fields are only returned (for the caller to record).
+    """
+    for meta, name in zip((first, second), names, strict=True):
+        if not any(meta.get(key) is not None for key in COMPARED_FIELDS if key != "dims"):
+            warnings.warn(
+                f"{name}: unknown provenance (no extractor, weights or resize mode recorded); the comparison "
+                "assumes it was made like the other side",
+                UnknownProvenanceWarning,
+                stacklevel=3,
+            )
+    differing = [
+        key
+        for key in COMPARED_FIELDS
+        if first.get(key) is not None and second.get(key) is not None and first[key] != second[key]
+    ]
+    if differing and not allow_mismatch:
+        details = "; ".join(f"{key}: {first[key]!r} vs {second[key]!r}" for key in differing)
+        raise ProvenanceMismatchError(
+            f"{names[0]} and {names[1]} were not made the same way ({details}); the numbers would not be "
+            "comparable. Recompute one side, or pass --allow-mismatch (allow_mismatch=True) to compare anyway."
+        )
+    return differing
