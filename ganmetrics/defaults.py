@@ -28,4 +28,29 @@ DEFAULTS: dict[str, Any] = {
     "median_subsample": 2000,
     # MMD: rows per kernel block, so no (n x n) matrix is ever built (a 4096 x 4096 float64 block is 128 MiB).
     "mmd_chunk_size": 4096,
+    # Feature extraction: resize mode (ganmetrics.features.resize), images per network batch, DataLoader
+    # workers (None: min(os.cpu_count(), 8)), and numeric precision ("fp32" exact, "bf16"/"fp16" autocast).
+    "resize": "pytorch-fid",
+    "batch_size": 50,
+    "num_workers": None,
+    "precision": "fp32",
+    # GAN trainer (ganmetrics.train, `ganmetrics train`): the README's run on built-in data takes about a minute
+    # on 2 CPU cores. Width is the MLP's hidden units or the DCGAN base channel count.
+    "train_data": "ring8",
+    "train_loss": "ns",
+    "train_steps": 2000,
+    "train_batch_size": 256,
+    "train_z_dim": 16,
+    "train_width": 128,
+    "train_depth": 3,
+    "train_image_size": 32,
+    "train_data_root": "data",
+    "train_eval_every": 500,
+    "train_eval_samples": 2500,
+    "train_checkpoint_every": 500,
+    "train_log_every": 50,
+    # Sinkhorn's entropic regularisation for scoring 2-D samples (coordinates of the benchmark mixtures).
+    "train_sinkhorn_reg": 0.05,
+    # Training-loop metrics that keep all generated features (KID, MMD, OT): the most they keep in memory.
+    "max_samples": 50_000,
 }
