@@ -53,4 +53,17 @@ DEFAULTS: dict[str, Any] = {
     "train_sinkhorn_reg": 0.05,
     # Training-loop metrics that keep all generated features (KID, MMD, OT): the most they keep in memory.
     "max_samples": 50_000,
+    # Precision/recall (Kynkaanniemi et al. 2019) use the k-th nearest neighbour radius with k = prdc_k; density
+    # and coverage (Naeem et al. 2020) use density_coverage_k (their recommended 5). Rows per distance block.
+    "prdc_k": 3,
+    "density_coverage_k": 5,
+    "prdc_chunk_size": 4096,
+    # FID-infinity / IS-infinity (Chong & Forsyth 2020): number of subsample sizes and the smallest size.
+    "extrapolation_points": 15,
+    "extrapolation_min_size": 5000,
+    # Percentile-bootstrap confidence intervals: level and number of resamples.
+    "ci_level": 0.95,
+    "bootstrap_resamples": 200,
+    # MMD permutation two-sample test: number of random permutations.
+    "permutations": 1000,
 }
