@@ -25,12 +25,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ganmetrics.defaults import DEFAULTS
+
 RESIZE_MODES = ("pytorch-fid", "tf", "clean")
 
 INCEPTION_SIZE = 299
 
 
-def preprocess(images: torch.Tensor, mode: str = "pytorch-fid") -> torch.Tensor:
+def preprocess(images: torch.Tensor, mode: str = DEFAULTS["resize"]) -> torch.Tensor:
     """Return the float32 (N, 3, 299, 299) network input for a batch of images, per resize ``mode``.
 
     Parameters
@@ -39,7 +41,7 @@ def preprocess(images: torch.Tensor, mode: str = "pytorch-fid") -> torch.Tensor:
         (N, 3, H, W) tensor on any device: ``uint8`` in [0, 255], or floating point in [0, 1] (a float image
         is scaled by 255 for the "tf" and "clean" modes, without rounding).
     mode
-        One of ``RESIZE_MODES``; see the module docstring for the exact transform of each.
+        One of ``RESIZE_MODES`` (default ``"pytorch-fid"``); see the module docstring for each transform.
 
     Returns a tensor on the input's device (the "clean" mode resizes on the CPU and moves the result back).
 
