@@ -1,0 +1,320 @@
+"""Images -> FID Inception features: the DataLoader pipeline that feeds the network.
+
+Each image is decoded and preprocessed on its own (a batch of one through ``resize.preprocess``) inside the
+DataLoader workers, so folders of mixed sizes work and resizing overlaps with the network; bilinear resizing
+of one image equals resizing it within a batch, so this changes no number. The resize runs on one CPU thread
+wherever it runs (the workers have one; with ``num_workers=0`` it is forced), because torch's CPU resize
+rounds differently on several threads (by up to 2e-7): the features do not depend on ``num_workers``.
+The network's own CPU convolutions also round differently with the thread count (about 2e-6 relative), so
+features computed on machines with different core counts agree to float32 rounding, not bit for bit.
+Features come back in input order (sorted file order for folders and zips), as float32 numpy arrays. This
+module knows nothing of metrics.
+
+Precision
+    ``"fp32"`` (default) is exact float32: TF32 is switched off for matmuls and convolutions (CUDA, cuDNN,
+    oneDNN) and cuDNN is made deterministic for the duration of the extraction (``exact_float32``), then the
+    caller's settings are restored. ``"bf16"`` and ``"fp16"`` run the network under ``torch.autocast`` (both
+    work on the CPU too). Measured on the CPU with the tests' seeded random weights (the real weights were not
+    at hand; random weights amplify rounding, so these are upper estimates) on 3-12 noise images: pool3
+    deviates from fp32 by 0.10-0.16 (bf16) and 0.02-0.04 (fp16) in relative Frobenius norm. They are for
+    throughput, not for reported numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from ganmetrics import __version__
+from ganmetrics.defaults import DEFAULTS
+from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.resize import RESIZE_MODES, preprocess
+from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, open_images
+
+EXTRACTOR = "fid-inception-v3"
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_MAX_DEFAULT_WORKERS = 8
+
+
+@dataclass
+class Extraction:
+    """Features of a set of images and how they were made.
+
+    ``features[output]`` is a float32 (n, dim) array per requested output, rows in input order (skipped files
+    left out). ``metadata`` holds: ``extractor`` ({output: "fid-inception-v3/<output>"}), ``outputs``,
+    ``weights_sha256`` (None when a model was passed in), ``resize``, ``n``, ``image_sizes`` (sorted
+    ``[width, height, count]`` of the decoded images), ``skipped`` (names of skipped unreadable files),
+    ``precision``, ``device``, ``ganmetrics_version``, ``torch_version``.
+    """
+
+    features: dict[str, np.ndarray]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """Within the block, run float32 matmuls and convolutions in full IEEE float32, deterministically.
+
+    Sets TF32 off for CUDA matmuls, cuDNN and oneDNN convolutions (and oneDNN matmuls),
+    ``cudnn.deterministic`` on and ``cudnn.benchmark`` off; restores every previous setting on exit, also when
+    an exception leaves the block. Uses the ``fp32_precision`` settings where this torch has them (2.9+, where
+    mixing them with the legacy ``allow_tf32`` flags is an error), else the legacy flags and
+    ``set_float32_matmul_precision``.
+    """
+    backends = torch.backends
+    cudnn = backends.cudnn
+    if hasattr(cudnn, "conv"):
+        targets = [backends.cuda.matmul, cudnn.conv, backends.mkldnn.matmul, backends.mkldnn.conv]
+        saved = [t.fp32_precision for t in targets]
+        saved_cudnn = (cudnn.deterministic, cudnn.benchmark)
+        try:
+            for t in targets:
+                t.fp32_precision = "ieee"
+            cudnn.deterministic, cudnn.benchmark = True, False
+            yield
+        finally:
+            for t, value in zip(targets, saved, strict=True):
+                t.fp32_precision = value
+            cudnn.deterministic, cudnn.benchmark = saved_cudnn
+    else:
+        saved_legacy = (
+            torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+        )
+        try:
+            torch.set_float32_matmul_precision("highest")
+            cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = False, True, False
+            yield
+        finally:
+            torch.set_float32_matmul_precision(saved_legacy[0])
+            cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved_legacy[1:]
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Within the block, run torch's CPU kernels on one thread; restore the thread count on exit.
+
+    The CPU bilinear resize rounds differently on one thread than on several (by up to 2e-7), and DataLoader
+    workers run on one; resizing on one thread everywhere makes the features independent of ``num_workers``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _NetworkInputs(Dataset):
+    """Item ``i`` of ``images`` as ``(i, network input (3, 299, 299), (width, height))``; None if skipped.
+
+    A bad item (unreadable file, wrong shape or range) is returned as its ``ValueError``/``TypeError``, not
+    raised, and ``extract_features`` raises it in the main process: raised in a worker, DataLoader would wrap
+    its message in worker traceback text and leave the workers to a slow (10 s) shutdown.
+    """
+
+    def __init__(self, images: Dataset | torch.Tensor, resize: str, names: Sequence[str] | None):
+        self.images = images
+        self.resize = resize
+        self.names = names
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def name(self, index: int) -> str:
+        return self.names[index] if self.names is not None else f"source[{index}]"
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor, tuple[int, int]] | Exception | None:
+        try:
+            item = self.images[index]
+            if item is None:
+                return None
+            image = as_image_tensor(item, self.name(index))
+            with _one_thread():
+                x = preprocess(image.unsqueeze(0), self.resize)[0]
+        except (ValueError, TypeError) as exc:
+            return exc
+        return index, x, (image.shape[-1], image.shape[-2])
+
+
+def _collate(batch: list[Any]) -> tuple[list[Exception], Any]:
+    """Return (the bad items' exceptions, ``collate_skipping_bad`` of the good items) for one batch."""
+    failures = [item for item in batch if isinstance(item, Exception)]
+    return failures, collate_skipping_bad([item for item in batch if not isinstance(item, Exception)])
+
+
+def _resolve_device(device: str | torch.device | None, model: FIDInceptionV3 | None) -> torch.device:
+    """Return the device to run on; raise ValueError when CUDA is asked for but unavailable."""
+    if device is None or device == "auto":
+        if model is not None:
+            return next(model.parameters()).device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {str(device)!r} was asked for, but CUDA is not available on this machine")
+    if model is not None and next(model.parameters()).device != resolved:
+        raise ValueError(
+            f"device: {str(resolved)!r} differs from the model's device {next(model.parameters()).device}; "
+            "move the model or leave device=None"
+        )
+    return resolved
+
+
+def _check_options(resize: str, outputs: Sequence[str], batch_size: int, num_workers: int | None,
+                   precision: str) -> None:
+    """Raise ValueError naming the first bad option."""
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize: unknown mode {resize!r}; choose from {', '.join(RESIZE_MODES)}")
+    if isinstance(outputs, str) or not outputs:
+        raise ValueError(f"outputs: expected a non-empty sequence of names, got {outputs!r}")
+    unknown = [o for o in outputs if o not in FIDInceptionV3.OUTPUTS]
+    if unknown or len(set(outputs)) != len(outputs):
+        raise ValueError(
+            f"outputs: expected distinct names from {', '.join(FIDInceptionV3.OUTPUTS)}, got {list(outputs)}"
+        )
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
+        raise ValueError(f"num_workers: expected a non-negative integer or None, got {num_workers!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
+def _describe(source: Any) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+
+
+def extract_features(
+    source: str | os.PathLike | torch.Tensor | Dataset,
+    *,
+    model: FIDInceptionV3 | None = None,
+    weights: str | Path | None = None,
+    resize: str = DEFAULTS["resize"],
+    outputs: Sequence[str] = ("pool3",),
+    batch_size: int = DEFAULTS["batch_size"],
+    num_workers: int | None = DEFAULTS["num_workers"],
+    device: str | torch.device | None = None,
+    precision: str = DEFAULTS["precision"],
+    progress: bool = True,
+    skip_bad: bool = False,
+    recursive: bool = False,
+) -> Extraction:
+    """Return the FID Inception features of every image of ``source``, in input order, with their metadata.
+
+    Each image is decoded to RGB (``ganmetrics.io.images``), preprocessed on its own by ``resize.preprocess``
+    in the DataLoader workers, batched, and run through the network under ``torch.inference_mode``.
+
+    Parameters
+    ----------
+    source
+        A folder of image files (sorted by name; subfolders with ``recursive=True``), a ``.zip`` of images, a
+        uint8 (N, 3, H, W) tensor in [0, 255] or float tensor in [0, 1], or a torch Dataset of such (3, H, W)
+        images, ``(image, label)`` tuples or PIL images (an item of None counts as skipped).
+    model, weights
+        The network to use (``FIDInceptionV3`` in eval mode), or the weight file ``load_fid_inception`` loads
+        (its default resolution when None). Not both.
+    resize
+        One of ``resize.RESIZE_MODES``, recorded in the metadata.
+    outputs
+        Names from ``FIDInceptionV3.OUTPUTS``, e.g. ``("pool3", "logits_unbiased")`` for FID and IS at once.
+    batch_size, num_workers
+        Images per network batch; DataLoader worker processes (None: ``min(os.cpu_count(), 8)``; 0 decodes in
+        this process). A tensor on a GPU is read in this process.
+    device
+        None or "auto": the model's device if one is passed, else CUDA when available, else the CPU.
+    precision
+        "fp32" (exact, see ``exact_float32``), "bf16" or "fp16" (autocast; see the module docstring).
+    progress
+        Show a tqdm bar (images/s) on stderr.
+    skip_bad
+        Folders and zips only: skip unreadable files (warned about and listed in ``metadata["skipped"]``)
+        instead of raising ``UnreadableImageError``.
+
+    Raises ``ValueError`` for a bad option, a model given together with weights or in training mode, CUDA
+    asked for but unavailable, fewer than 2 images (also after skipping); ``UnreadableImageError`` (a
+    ValueError) naming a bad file; plus what ``io.images.open_images`` and ``load_fid_inception`` raise.
+    """
+    _check_options(resize, outputs, batch_size, num_workers, precision)
+    if model is not None and weights is not None:
+        raise ValueError("model, weights: pass a model or a weights file, not both")
+    if model is not None and model.training:
+        raise ValueError("model: is in training mode; call model.eval() (BatchNorm needs running statistics)")
+    images = open_images(source, recursive=recursive, skip_bad=skip_bad)
+    if len(images) < 2:
+        raise ValueError(f"source: {_describe(source)} holds {len(images)} image(s); at least 2 are needed")
+    run_device = _resolve_device(device, model)
+    weights_sha256 = None
+    if model is None:
+        model, weights_sha256 = load_fid_inception(weights, run_device)
+
+    inputs = _NetworkInputs(images, resize, getattr(images, "names", None))
+    in_this_process = isinstance(images, torch.Tensor) and images.device.type != "cpu"
+    if num_workers is None:
+        num_workers = 0 if in_this_process else min(os.cpu_count() or 1, _MAX_DEFAULT_WORKERS)
+    loader = DataLoader(
+        inputs,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=0 if in_this_process else num_workers,
+        collate_fn=_collate,
+        pin_memory=run_device.type == "cuda" and not in_this_process,
+    )
+    autocast_dtype = PRECISIONS[precision]
+    numeric_mode = (
+        exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
+    )
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+    kept: list[int] = []
+    sizes: Counter[tuple[int, int]] = Counter()
+    bar = tqdm(total=len(inputs), unit="img", file=sys.stderr, disable=not progress, desc="features")
+    with bar, numeric_mode, torch.inference_mode():
+        for failures, batch in loader:
+            if failures:
+                raise failures[0]
+            if batch is not None:  # None: every image of this batch was skipped
+                indices, x, (widths, heights) = batch
+                result = model(x.to(run_device, non_blocking=True), outputs=outputs)
+                for name in outputs:
+                    rows[name].append(result[name].float().cpu().numpy())
+                kept.extend(indices.tolist())
+                sizes.update(zip(widths.tolist(), heights.tolist(), strict=True))
+            bar.update(min(batch_size, len(inputs) - bar.n))
+
+    skipped = [inputs.name(i) for i in sorted(set(range(len(inputs))) - set(kept))]
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image(s) of {_describe(source)}: {', '.join(skipped[:5])}"
+            + (", ..." if len(skipped) > 5 else ""),
+            stacklevel=2,
+        )
+    if len(kept) < 2:
+        raise ValueError(
+            f"source: {_describe(source)} has {len(kept)} readable image(s) after skipping {len(skipped)}; "
+            "at least 2 are needed"
+        )
+    features = {name: np.concatenate(rows[name], axis=0) for name in outputs}
+    metadata = {
+        "extractor": {name: f"{EXTRACTOR}/{name}" for name in outputs},
+        "outputs": list(outputs),
+        "weights_sha256": weights_sha256,
+        "resize": resize,
+        "n": len(kept),
+        "image_sizes": [[w, h, count] for (w, h), count in sorted(sizes.items())],
+        "skipped": skipped,
+        "precision": precision,
+        "device": str(run_device),
+        "ganmetrics_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    return Extraction(features, metadata)
