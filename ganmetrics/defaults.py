@@ -66,4 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "bootstrap_resamples": 200,
     # MMD permutation two-sample test: number of random permutations.
     "permutations": 1000,
+    # Exact EMD: the network simplex's iteration limit (POT's numItermax); None scales it with the problem size,
+    # max(100_000, 50 n m), because POT's default 100,000 stops short of the optimum at n = m = 5,000.
+    "emd_max_iter": None,
 }
