@@ -1,7 +1,13 @@
 """Statistics files: an npz with ``mu`` and ``sigma`` (pytorch-fid's format, readable by it as is) plus ``n``
 and a JSON ``metadata`` record saying how the statistics were made.
 
-pytorch-fid, TTUR and clean-fid npz files (``mu``, ``sigma`` only) are read too; their provenance is unknown.
+The record holds ``n``, ``dims``, ``dtype`` and ``ddof`` (always written) and what the caller adds: for statistics
+of images, the extractor and layer, ``weights_sha256``, ``resize``, ``image_sizes``, ``ganmetrics_version`` (set
+here when absent) and the ``command`` that made the file.
+
+pytorch-fid (``save_fid_stats``), TTUR (``precalc_stats_example.py``) and clean-fid (``make_custom_stats``) all
+write ``np.savez_compressed(path, mu=mu, sigma=sigma)``: these are read as is, with an empty metadata record,
+i.e. unknown provenance (``provenance.check_comparable`` warns when such a file is compared).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ganmetrics import __version__
 from ganmetrics.io.atomic import atomic_write
 from ganmetrics.metrics.frechet import FeatureStats
 
@@ -39,7 +46,8 @@ class LoadedStats:
 def save_stats(path: str | Path, stats: FeatureStats, metadata: dict[str, Any]) -> Path:
     """Write ``mu``, ``sigma`` (float64), ``n`` and ``metadata`` (JSON) to the npz ``path`` atomically."""
     target = Path(path)
-    record = {"n": stats.n, "dims": stats.dims, "dtype": "float64", "ddof": 1, **metadata}
+    record = {"ganmetrics_version": __version__, **metadata, "n": stats.n, "dims": stats.dims, "dtype": "float64",
+              "ddof": 1}
     with atomic_write(target) as handle:
         np.savez(
             handle,
@@ -71,7 +79,12 @@ def load_stats(path: str | Path) -> LoadedStats:
     mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"{source}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (d,) and (d, d)")
-    metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
+    try:
+        metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: its metadata record is not valid JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{source}: its metadata record is not a JSON object")
     n = int(arrays["n"]) if "n" in arrays else metadata.get("n")
     return LoadedStats(path=source, mu=mu, sigma=sigma, n=n, metadata=metadata)
 

@@ -1,0 +1,27 @@
+"""Running ``ganmetrics`` in-process for the reference tests (click's CliRunner, stdout and stderr apart)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from ganmetrics.cli.check import check_command
+from ganmetrics.cli.main import main
+from ganmetrics.cli.ref import ref_group
+
+# `ref` and `check` are registered in cli/main.py by the lead; until then they are registered here.
+for command in (ref_group, check_command):
+    main.commands.setdefault(command.name, command)
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    """Invoke ``ganmetrics ARGS``; return exit code, stdout and stderr."""
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def run_json(*args: object) -> dict:
+    """Invoke a metric command with ``--json``; return the one JSON object it prints."""
+    code, out, err = run(*args, "--json")
+    assert code == 0, err
+    return json.loads(out)
