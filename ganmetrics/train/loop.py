@@ -1,0 +1,431 @@
+"""The training loop: configuration, one step of each objective, periodic scoring, logging, resuming.
+
+A *step* is one generator update, preceded by ``d_steps`` discriminator (critic) updates, each on a fresh
+real batch and fresh noise (Arjovsky et al. 2017 count "generator iterations" the same way).
+
+Scoring goes through ``ganmetrics.evaluate.Evaluator``, the API a user would call: FID, KID, MMD, Sinkhorn
+and EMD on the raw coordinates for 2-D data, plus the mode statistics of ``modes.py`` for the built-in
+mixtures; FID, KID and MMD on Inception pool3 features for images when the weights are available. The
+generated side is always the image under G of the same fixed latent batch, so evaluations differ only
+through training, and scoring draws nothing from the training random streams.
+
+Output directory: ``config.json``, ``metrics.jsonl`` (one JSON object per log: ``step``, ``wall_time``,
+``losses`` averaged since the previous log, and ``metrics`` at evaluations), ``checkpoint.pt`` (atomic),
+``samples/step_XXXXXX.npy`` (2-D) or ``.png`` (image grid), and ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ganmetrics.defaults import DEFAULTS
+from ganmetrics.evaluate import Evaluator
+from ganmetrics.features.weights import WeightsNotFoundError, resolve_weights
+from ganmetrics.train import plots
+from ganmetrics.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from ganmetrics.train.data import ImageSampler, Mixture2D, MixtureSampler, make_sampler
+from ganmetrics.train.losses import (
+    LOSSES,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+    gradient_penalty,
+    is_wasserstein,
+    recipe,
+)
+from ganmetrics.train.models import build_models
+from ganmetrics.train.modes import HIGH_QUALITY, KL_UNIFORM, MODES_COVERED, mode_statistics
+
+RUN_ENTRIES = ("config.json", "metrics.jsonl", "checkpoint.pt", "samples", "plots")
+# Fields a resumed run may change: the length of the run and where it runs.
+RESUMABLE_CHANGES = ("steps", "device")
+POINT_METRICS = ["fid", "kid", "mmd", "sinkhorn", "emd"]
+# Sinkhorn's entropic regularisation is in units of the ground cost, meaningful on coordinates; EMD on a few
+# thousand 2048-d points mostly measures the sample size. Images are scored with FID, KID and MMD.
+IMAGE_METRICS = ["fid", "kid", "mmd"]
+PLOTTED_METRICS = ["fid", "kid_mean", "mmd2", "sinkhorn", "emd", MODES_COVERED, HIGH_QUALITY, KL_UNIFORM]
+GRID_IMAGES = 64
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the last checkpoint."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run; saved as ``config.json``. ``None`` picks the recipe's value
+
+    (``losses.recipe``: the objective's published recipe, or the tuned one for BCE objectives on 2-D data).
+    """
+
+    data: str = DEFAULTS["train_data"]
+    loss: str = DEFAULTS["train_loss"]
+    steps: int = DEFAULTS["train_steps"]
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_decay: bool = True  # linearly to 0 over the run, as Gulrajani et al.'s WGAN-GP CIFAR-10 code does
+    d_steps: int | None = None
+    real_label: float = 1.0  # one-sided label smoothing when < 1 (Salimans et al. 2016 use 0.9)
+    instance_noise: float = 0.0  # initial std of the noise on D's inputs, decaying linearly to 0
+    feature_matching: bool = False
+    z_dim: int = DEFAULTS["train_z_dim"]
+    width: int = DEFAULTS["train_width"]  # MLP hidden units, or DCGAN base channels for images
+    depth: int = DEFAULTS["train_depth"]  # MLP hidden layers
+    image_size: int = DEFAULTS["train_image_size"]  # image folders are resized to this
+    data_root: str = DEFAULTS["train_data_root"]  # where mnist / fashion-mnist / cifar10 files live
+    eval_every: int = DEFAULTS["train_eval_every"]
+    eval_samples: int = DEFAULTS["train_eval_samples"]
+    checkpoint_every: int = DEFAULTS["train_checkpoint_every"]
+    log_every: int = DEFAULTS["train_log_every"]
+    seed: int = DEFAULTS["seed"]
+    device: str = "auto"
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field that is out of range."""
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: unknown objective {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        for name in ("steps", "z_dim", "width", "depth", "eval_every", "checkpoint_every",
+                     "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
+        if self.eval_samples < 4:  # KID draws subsets of half of them, and needs at least 2 per subset
+            raise ValueError(f"eval_samples: must be at least 4, got {self.eval_samples!r}")
+        for name in ("d_steps", "batch_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr: must be positive, got {self.lr!r}")
+        if not 0.5 < self.real_label <= 1.0:
+            raise ValueError(f"real_label: the smoothed real target must lie in (0.5, 1], got {self.real_label!r}")
+        if self.real_label < 1.0 and is_wasserstein(self.loss):
+            raise ValueError(f"real_label: label smoothing applies to the BCE objectives, not {self.loss!r}")
+        if self.instance_noise < 0:
+            raise ValueError(f"instance_noise: must be non-negative, got {self.instance_noise!r}")
+
+
+def load_config(out: str | os.PathLike) -> TrainConfig:
+    """Return the ``TrainConfig`` saved in ``out/config.json``."""
+    return TrainConfig(**json.loads((Path(out) / "config.json").read_text()))
+
+
+def read_records(out: str | os.PathLike) -> list[dict[str, Any]]:
+    """Return the records of ``out/metrics.jsonl`` in order (empty when the file does not exist)."""
+    path = Path(out) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+
+
+def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
+    if resume and overwrite:
+        raise ValueError("resume and overwrite: exclude each other; pick one")
+    if resume:
+        if not (out / "checkpoint.pt").exists():
+            raise FileNotFoundError(f"out: {out} holds no checkpoint.pt to resume from")
+        return
+    present = [name for name in RUN_ENTRIES if (out / name).exists()]
+    if present and not overwrite:
+        raise FileExistsError(
+            f"out: {out} already holds a run ({', '.join(present)}); resume it (--resume) or replace it "
+            f"(--overwrite)"
+        )
+    for name in present:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for folder in (out, out / "samples", out / "plots"):
+        folder.mkdir(parents=True, exist_ok=True)
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Scorer:
+    """Scores G on a fixed latent batch through ``Evaluator``; mode statistics for the 2-D mixtures."""
+
+    def __init__(self, config: TrainConfig, sampler: Any, device: torch.device) -> None:
+        self.device = device
+        fixed = torch.Generator().manual_seed(config.seed + 2)
+        self.z = torch.randn(config.eval_samples, config.z_dim, generator=fixed)
+        self.reference = sampler.reference(config.eval_samples, config.seed + 3)
+        self.mixture: Mixture2D | None = sampler.mixture if isinstance(sampler, MixtureSampler) else None
+        self.note: str | None = None
+        self.evaluator: Any = None
+        n = len(self.reference)
+        kid = {"subset_size": min(DEFAULTS["subset_size"], n // 2, config.eval_samples // 2)}  # distinct subsets
+        if self.mixture is not None:
+            self.evaluator = Evaluator(
+                metrics=POINT_METRICS, reference=self.reference, features="raw", seed=config.seed,
+                metric_kwargs={"kid": kid, "sinkhorn": {"reg": DEFAULTS["train_sinkhorn_reg"],
+                                                     "tol": DEFAULTS["train_sinkhorn_tol"]}},
+            )
+            return
+        try:  # local weights only: the trainer never downloads
+            weights = resolve_weights(None, download=False)
+        except WeightsNotFoundError as error:
+            self.note = f"images are not scored (no Inception weights; losses and sample grids only): {error}"
+            return
+        self.evaluator = Evaluator(
+            metrics=IMAGE_METRICS, reference=_three_channels(self.reference), features="inception",
+            weights=weights, device=device, seed=config.seed, metric_kwargs={"kid": kid},
+        )
+
+    @torch.no_grad()
+    def generate(self, generator: nn.Module) -> torch.Tensor:
+        """Return G of the fixed latent batch: float points, or uint8 images."""
+        generator.eval()
+        fake = torch.cat([generator(z.to(self.device)).cpu() for z in self.z.split(1000)])
+        generator.train()
+        if self.mixture is None:
+            fake = ((fake + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return fake
+
+    def score(self, fake: torch.Tensor) -> dict[str, float] | None:
+        """Return the metrics of generated samples ``fake``, or None when nothing can score them."""
+        if self.evaluator is None:
+            return None
+        self.evaluator.reset()
+        self.evaluator.update(fake.to(self.device) if self.mixture is not None else _three_channels(fake))
+        result = dict(self.evaluator.compute())
+        if self.mixture is not None:
+            result.update(mode_statistics(fake, self.mixture.centres, self.mixture.sigma))
+        return result
+
+
+def _three_channels(images: torch.Tensor) -> torch.Tensor:
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+def train(
+    config: TrainConfig, out: str | os.PathLike, resume: bool = False, overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a GAN as ``config`` says, writing everything to ``out``; return the last record.
+
+    ``resume=True`` continues the run saved in ``out`` from its checkpoint, exactly (weights, optimisers, data
+    stream and every random state); ``config`` must then equal the saved one except ``steps`` and ``device``.
+    ``overwrite=True`` replaces a run already in ``out``. ``progress`` shows a tqdm bar on stderr.
+
+    Raises ``ValueError`` for an invalid config, ``FileExistsError`` when ``out`` holds a run and neither flag
+    is given, ``FileNotFoundError`` when there is nothing to resume or the data files are missing,
+    ``TrainingDiverged`` when a loss stops being finite.
+    """
+    config.validate()
+    sampler = make_sampler(config.data, config.seed, config.data_root, config.image_size)
+    out = Path(out)
+    _prepare_output(out, resume, overwrite)
+    if resume:
+        saved = load_config(out)
+        changed = [
+            f"{f.name} (saved {getattr(saved, f.name)!r}, given {getattr(config, f.name)!r})"
+            for f in dataclasses.fields(TrainConfig)
+            if f.name not in RESUMABLE_CHANGES and getattr(saved, f.name) != getattr(config, f.name)
+        ]
+        if changed:
+            raise ValueError(f"config: a resumed run must keep its settings; these differ: {'; '.join(changed)}")
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    # The 2-D MLPs are too small to gain from threads; one thread also makes their runs independent of the
+    # machine's core count (the reduction order of a threaded matmul can depend on it).
+    threads = torch.get_num_threads()
+    if isinstance(sampler, MixtureSampler):
+        torch.set_num_threads(1)
+    try:
+        return _train(config, out, sampler, resume, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress: bool) -> dict[str, Any]:
+    device = _resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    objective = recipe(config.loss, images=isinstance(sampler, ImageSampler))
+    lr = config.lr if config.lr is not None else objective.lr
+    d_steps = config.d_steps if config.d_steps is not None else objective.d_steps
+    batch_size = config.batch_size if config.batch_size is not None else objective.batch_size
+    generator, discriminator = build_models(
+        sampler.shape, config.z_dim, config.width, config.depth, critic_batch_norm=config.loss != "wgan-gp"
+    )
+    generator.to(device)
+    discriminator.to(device)
+    if objective.optimizer == "rmsprop":
+        opt_g: torch.optim.Optimizer = torch.optim.RMSprop(generator.parameters(), lr=lr)
+        opt_d: torch.optim.Optimizer = torch.optim.RMSprop(discriminator.parameters(), lr=lr)
+    else:
+        opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=objective.betas)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=objective.betas)
+    noise = torch.Generator().manual_seed(config.seed + 1)  # latents, instance noise, GP interpolation
+    scorer = Scorer(config, sampler, device)
+
+    step, sums, count, wall = 0, {}, 0, 0.0
+    checkpoint = out / "checkpoint.pt"
+    if resume:
+        state = load_checkpoint(checkpoint)
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        sampler.load_state_dict(state["sampler"])
+        noise.set_state(state["noise"])
+        restore_rng(state["rng"])
+        step, sums, count, wall = state["step"], state["loss_sums"], state["loss_count"], state["wall_time"]
+        records = [r for r in read_records(out) if r["step"] <= step]
+        _write_records(out, records)
+        for stale in (out / "samples").glob("step_*"):  # written after the checkpoint by the killed run
+            if int(stale.stem.split("_")[1]) > step:
+                stale.unlink()
+    else:
+        records = []
+    last_checkpoint = step if resume else None
+    if scorer.note:
+        tqdm.write(f"note: {scorer.note}", file=sys.stderr)
+
+    def noisy(x: torch.Tensor, at: int) -> torch.Tensor:
+        std = config.instance_noise * (1 - (at - 1) / config.steps)
+        if std <= 0:
+            return x
+        return x + std * torch.randn(x.shape, generator=noise).to(device)
+
+    def latent() -> torch.Tensor:
+        return torch.randn(batch_size, config.z_dim, generator=noise).to(device)
+
+    def one_step(at: int) -> dict[str, float]:
+        logged: dict[str, float] = {}
+        if config.lr_decay:
+            for group in (*opt_g.param_groups, *opt_d.param_groups):
+                group["lr"] = lr * (1 - (at - 1) / config.steps)
+        for _ in range(d_steps):
+            real = sampler.next(batch_size).to(device)
+            with torch.no_grad():
+                fake = generator(latent())
+            real_out, fake_out = discriminator(noisy(real, at)), discriminator(noisy(fake, at))
+            d_loss = discriminator_loss(config.loss, real_out, fake_out, config.real_label)
+            total = d_loss
+            if objective.gp_weight is not None:
+                penalty = gradient_penalty(discriminator, real, fake, noise)
+                total = d_loss + objective.gp_weight * penalty
+                _add(logged, "gradient_penalty", penalty.item() / d_steps)
+            opt_d.zero_grad(set_to_none=True)
+            total.backward()
+            opt_d.step()
+            if objective.clip is not None:
+                with torch.no_grad():
+                    for p in discriminator.parameters():
+                        p.clamp_(-objective.clip, objective.clip)
+            _add(logged, "d_loss", total.item() / d_steps)
+            if is_wasserstein(config.loss):
+                _add(logged, "em_estimate", -d_loss.item() / d_steps)
+        fake = generator(latent())
+        if config.feature_matching:
+            real = sampler.next(batch_size).to(device)
+            with torch.no_grad():
+                real_features = discriminator.features(noisy(real, at))
+            g_loss = feature_matching_loss(real_features, discriminator.features(noisy(fake, at)))
+        else:
+            g_loss = generator_loss(config.loss, discriminator(noisy(fake, at)))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        logged["g_loss"] = g_loss.item()
+        return logged
+
+    def evaluate_and_log(at: int, losses: dict[str, float]) -> dict[str, Any]:
+        record: dict[str, Any] = {"step": at, "wall_time": wall + time.perf_counter() - started}
+        if losses:
+            record["losses"] = losses
+        if at % config.eval_every == 0 or at == config.steps:
+            fake = scorer.generate(generator)
+            metrics = scorer.score(fake)
+            if metrics is not None:
+                record["metrics"] = metrics
+            _save_samples(out, at, fake)
+        records.append(record)
+        with open(out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if "metrics" in record or at == config.steps:
+            _write_plots(out, records, scorer)
+        return record
+
+    started = time.perf_counter()
+    if step == 0:
+        evaluate_and_log(0, {})
+    bar = tqdm(total=config.steps, initial=step, file=sys.stderr, disable=not progress, desc="train",
+               dynamic_ncols=True)
+    record = records[-1]
+    while step < config.steps:
+        step += 1
+        losses = one_step(step)
+        bad = [f"{k}={v}" for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            where = f"{checkpoint} (step {last_checkpoint})" if last_checkpoint is not None else "none written yet"
+            raise TrainingDiverged(
+                f"training diverged: non-finite loss ({', '.join(bad)}) at step {step}; last checkpoint: {where}"
+            )
+        for name, value in losses.items():
+            _add(sums, name, value)
+        count += 1
+        bar.update(1)
+        if step % config.log_every == 0 or step % config.eval_every == 0 or step == config.steps:
+            record = evaluate_and_log(step, {k: v / count for k, v in sums.items()})
+            sums, count = {}, 0
+            bar.set_postfix_str(_summary_line(record), refresh=False)
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            state = {
+                "step": step, "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "sampler": sampler.state_dict(),
+                "noise": noise.get_state(), "rng": capture_rng(), "loss_sums": sums, "loss_count": count,
+                "wall_time": wall + time.perf_counter() - started,
+            }
+            save_checkpoint(state, checkpoint)
+            last_checkpoint = step
+    bar.close()
+    return record
+
+
+def _add(totals: dict[str, float], name: str, value: float) -> None:
+    totals[name] = totals.get(name, 0.0) + value
+
+
+def _summary_line(record: dict[str, Any]) -> str:
+    """Return the latest losses and the latest metrics as ``name=value`` pairs for the progress bar."""
+    shown = dict(record.get("losses", {}))
+    shown.update({k: v for k, v in record.get("metrics", {}).items() if k in PLOTTED_METRICS})
+    return " ".join(f"{k}={v:.3g}" for k, v in shown.items())
+
+
+def _write_records(out: Path, records: list[dict[str, Any]]) -> None:
+    temporary = out / "metrics.jsonl.tmp"
+    temporary.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(temporary, out / "metrics.jsonl")
+
+
+def _save_samples(out: Path, step: int, fake: torch.Tensor) -> None:
+    if fake.dtype == torch.uint8:
+        plots.save_image_grid(fake[:GRID_IMAGES], out / "samples" / f"step_{step:06d}.png")
+    else:
+        np.save(out / "samples" / f"step_{step:06d}.npy", fake.numpy())
+
+
+def _write_plots(out: Path, records: list[dict[str, Any]], scorer: Scorer) -> None:
+    plots.plot_losses(records, out / "plots" / "losses.png")
+    if any("metrics" in r for r in records):
+        plots.plot_metrics(records, PLOTTED_METRICS, out / "plots" / "metrics.png")
+    if scorer.mixture is not None:
+        snapshots = [(int(p.stem.split("_")[1]), np.load(p)) for p in sorted((out / "samples").glob("step_*.npy"))]
+        plots.plot_snapshots(scorer.reference.numpy(), snapshots, out / "plots" / "snapshots.png")
