@@ -34,6 +34,8 @@ def check_command(checks_file: Path, report: Path | None, junit: Path | None) ->
     results = run_checks(parsed)
     for result in results:
         click.echo(f"{result.status.upper():6s} {result.check.name}: {result.message}")
+        for warning in result.warnings:
+            click.echo(f"Warning: {result.check.name}: {warning}", err=True)
     if report is not None:
         write_json_report(results, parsed, report)
     if junit is not None:

@@ -29,6 +29,7 @@ import math
 import os
 import sys
 import time
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -108,11 +109,10 @@ class Measurement:
 
 def _provenance_text(meta: dict[str, Any]) -> str:
     shown = {k: meta.get(k) for k in COMPARED_FIELDS if meta.get(k) is not None}
-    if not shown:
-        return "unknown provenance"
     if "weights_sha256" in shown:
         shown["weights_sha256"] = str(shown["weights_sha256"])[:12]
-    return " ".join(f"{k}={v}" for k, v in shown.items())
+    text = " ".join(f"{k}={v}" for k, v in shown.items())
+    return text if set(shown) - {"dims"} else f"unknown provenance {text}".rstrip()
 
 
 def check_options(metric: str, options: Mapping[str, Any]) -> Criterion:
@@ -250,6 +250,7 @@ class CheckResult:
     message: str = ""
     measurement: Measurement | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         c = self.check
@@ -257,6 +258,7 @@ class CheckResult:
             "name": c.name, "metric": c.metric, "samples": c.samples, "reference": c.reference,
             "threshold": c.threshold, "direction": CRITERIA[c.metric].direction, "options": c.options,
             "status": self.status, "value": self.value, "message": self.message, "seconds": round(self.seconds, 3),
+            "warnings": self.warnings,
         }
         if self.measurement is not None:
             record["values"] = self.measurement.values
@@ -353,26 +355,33 @@ def _relative_to(checks_file: Path, path: str) -> str:
 
 
 def run_checks(checks_file: ChecksFile) -> list[CheckResult]:
-    """Run every check (sharing one loader, so the network loads at most once); errors become results."""
+    """Run every check (sharing one loader, so the network loads at most once); errors become results.
+
+    Warnings raised while a check runs (unknown provenance, rank-deficient statistics, ...) are kept in its result.
+    """
     loader = InputLoader(checks_file.extraction)
-    results = []
-    for check in checks_file.checks:
-        start = time.perf_counter()
+    return [_run_check(check, loader, checks_file.allow_mismatch) for check in checks_file.checks]
+
+
+def _run_check(check: Check, loader: InputLoader, allow_mismatch: bool) -> CheckResult:
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             measurement = measure(check.metric, check.samples, check.reference, loader=loader,
-                                  allow_mismatch=checks_file.allow_mismatch, **check.options)
+                                  allow_mismatch=allow_mismatch, **check.options)
         except (ValueError, TypeError, OSError, RuntimeError) as exc:
-            results.append(CheckResult(check, "error", message=f"{type(exc).__name__}: {exc}",
-                                       seconds=time.perf_counter() - start))
-            continue
-        value = measurement.value
-        ok = passes(check.metric, value, check.threshold)
-        direction = CRITERIA[check.metric].direction
-        message = (f"{check.metric} = {value:.6g} is {'' if ok else 'not '}{direction} the threshold "
-                   f"{check.threshold:g} ({measurement.describe()})")
-        results.append(CheckResult(check, "passed" if ok else "failed", value, message, measurement,
-                                   time.perf_counter() - start))
-    return results
+            measurement, error = None, f"{type(exc).__name__}: {exc}"
+    seen = [str(w.message) for w in caught]
+    if measurement is None:
+        return CheckResult(check, "error", message=error, seconds=time.perf_counter() - start, warnings=seen)
+    value = measurement.value
+    ok = passes(check.metric, value, check.threshold)
+    direction = CRITERIA[check.metric].direction
+    message = (f"{check.metric} = {value:.6g} is {'' if ok else 'not '}{direction} the threshold "
+               f"{check.threshold:g} ({measurement.describe()})")
+    return CheckResult(check, "passed" if ok else "failed", value, message, measurement,
+                       time.perf_counter() - start, seen)
 
 
 def write_json_report(results: list[CheckResult], checks_file: ChecksFile, path: str | Path) -> Path:
