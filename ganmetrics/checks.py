@@ -75,7 +75,7 @@ CRITERIA: dict[str, Criterion] = {
     "kid": Criterion(keys.KID_MEAN, "below", ("subsets", "subset_size", "seed")),
     "mmd": Criterion(keys.MMD2, "below", ("sigma", "seed")),
     "sinkhorn": Criterion(keys.SINKHORN, "below", ("reg", "metric", "max_iter", "tol")),
-    "emd": Criterion(keys.EMD, "below", ("metric",)),
+    "emd": Criterion(keys.EMD, "below", ("metric", "max_iter")),
     "is": Criterion(keys.IS_MEAN, "above", ("splits",), needs_reference=False),
 }
 
