@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ganmetrics.cli.main import _comparison, _extraction_options, _human, _report
+from ganmetrics.cli.options import comparison, extraction_options, human, report
 
 from ganmetrics import keys
 from ganmetrics.defaults import DEFAULTS
@@ -35,7 +35,7 @@ def _metric_list(_: click.Context, __: click.Parameter, value: str) -> tuple[str
 
 
 @click.command("all")
-@_comparison
+@comparison
 @click.option("--metrics", default=DEFAULT_METRICS, show_default=True, callback=_metric_list,
               help=f"Comma-separated, from: {', '.join(METRIC_NAMES)}.")
 @click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
@@ -54,7 +54,7 @@ def _metric_list(_: click.Context, __: click.Parameter, value: str) -> tuple[str
 @click.option("--permutations", type=click.IntRange(min=1), default=DEFAULTS["permutations"], show_default=True,
               help="Permutations of the MMD test (mmd_test).")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
-@_extraction_options
+@extraction_options
 def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, metrics: tuple[str, ...],
                 ci: float | None, bootstrap: int, subsets: int, subset_size: int, sigma: float | None, k: int,
                 density_k: int, splits: int, permutations: int, seed: int, loader: InputLoader) -> None:
@@ -105,11 +105,11 @@ def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, 
     if differing:
         result["mismatch_allowed"] = differing
     if as_json:
-        _report(result, as_json=True)
+        report(result, as_json=True)
     else:
         width = max(len(key) for key in result) + 2
         for key, value in result.items():
-            shown = ", ".join(map(_human, value)) if isinstance(value, list) else _human(value)
+            shown = ", ".join(map(human, value)) if isinstance(value, list) else human(value)
             shown = f"[{shown}]" if key.endswith(keys.CI_SUFFIX) else shown
             click.echo(f"{key:<{width}}{shown}")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.features.extract import EXTRACTOR, extract_features
@@ -67,9 +68,9 @@ class InputLoader:
             opts = self.options
             device = opts.device if opts.device not in (None, "auto") else None
             if device is None:
-                import torch
-
                 device = "cuda" if torch.cuda.is_available() else "cpu"
+            elif str(device).startswith("cuda") and not torch.cuda.is_available():
+                raise ValueError(f"device: {device!r} was asked for but CUDA is not available on this machine")
             self._model = load_fid_inception(opts.weights, device, progress=opts.progress)
         return self._model
 

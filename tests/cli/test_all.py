@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from ganmetrics.cli.all import all_command
-from ganmetrics.cli.main import _Group
+from ganmetrics.cli.options import ErrorReportingGroup
 
 from ganmetrics.metrics.bootstrap import fid_interval, kid_interval
 from ganmetrics.metrics.extrapolation import is_infinity
@@ -24,7 +24,7 @@ from ganmetrics.metrics.two_sample import mmd_permutation_test
 pytestmark = pytest.mark.filterwarnings("ignore::ganmetrics.provenance.UnknownProvenanceWarning")
 
 # The command under the same error handling as in the installed group (input errors -> one "Error:" line).
-CLI = _Group(commands={"all": all_command})
+CLI = ErrorReportingGroup(commands={"all": all_command})
 
 
 @pytest.fixture()
