@@ -9,6 +9,7 @@ implementations reproduced are POT's ``ot.sinkhorn2`` (method ``"sinkhorn"`` and
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import ot
@@ -50,7 +51,7 @@ def cost_matrix(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
     y2 = (y * y).sum(dim=1)
     scale = x2[:, None] + y2[None, :]
     sq = torch.addmm(scale, x, y.T, alpha=-2.0)
-    rows, cols = torch.nonzero(sq < _CANCELLATION * scale, as_tuple=True)
+    rows, cols = torch.nonzero(sq < scale.mul_(_CANCELLATION), as_tuple=True)
     chunk = max(1, 2**24 // x.shape[1])
     for start in range(0, rows.numel(), chunk):
         r, c = rows[start : start + chunk], cols[start : start + chunk]
@@ -119,8 +120,9 @@ def sinkhorn_distance(
 
     Raises
     ------
-    ValueError : ``reg <= 0`` or not finite, ``max_iter < 1``, ``tol < 0``, unknown ``metric``, inputs that are
-        not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid weights (see ``as_weights``).
+    ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
+        unknown ``metric``, inputs that are not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid
+        weights (see ``as_weights``).
     TypeError : inputs that are not numpy arrays or torch tensors.
 
     Warns
@@ -128,7 +130,7 @@ def sinkhorn_distance(
     ConvergenceWarning : when ``max_iter`` iterations end with the marginal violation above ``tol``; the value
         returned is then the cost of the last (finite) iterate.
     """
-    if isinstance(reg, bool) or not isinstance(reg, (int, float)) or not math.isfinite(reg) or reg <= 0:
+    if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not math.isfinite(reg) or reg <= 0:
         raise ValueError(f"reg: the entropic regularisation must be a finite number > 0, got {reg!r}")
     if max_iter < 1:
         raise ValueError(f"max_iter: must be at least 1, got {max_iter!r}")
@@ -140,7 +142,11 @@ def sinkhorn_distance(
     check_same_dims(xt, yt, ("x", "y"))
     xt, at = _measure(xt, a, "x", "a")
     yt, bt = _measure(yt, b, "y", "b")
-    cost, iterations, error = _sinkhorn(cost_matrix(xt, yt, metric), at, bt, float(reg), max_iter, tol)
+    C = cost_matrix(xt, yt, metric)
+    largest = float(C.max())
+    if not math.isfinite(largest / reg):
+        raise ValueError(f"reg: {reg!r} is too small for costs up to {largest:.3g} (C / reg overflows float64)")
+    cost, iterations, error = _sinkhorn(C, at, bt, float(reg), max_iter, tol)
     if error > tol:
         warnings.warn(
             f"sinkhorn_distance: no convergence after {iterations} iterations (max_iter={max_iter}): the L2 "

@@ -279,6 +279,12 @@ def test_sinkhorn_rejects_a_non_positive_or_non_finite_reg(reg: float) -> None:
         sinkhorn_distance(x, y, reg)
 
 
+def test_sinkhorn_rejects_a_reg_so_small_that_the_scaled_cost_overflows() -> None:
+    x, y = samples(34)
+    with pytest.raises(ValueError, match=r"reg: 1e-320 is too small for costs up to"):
+        sinkhorn_distance(x, y, 1e-320)
+
+
 def test_sinkhorn_rejects_one_dimensional_samples() -> None:
     with pytest.raises(ValueError, match=r"x: expected a 2-D array"):
         sinkhorn_distance(np.arange(5.0), np.arange(5.0)[:, None], 1.0)
