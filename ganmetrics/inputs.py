@@ -21,6 +21,7 @@ from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
+from ganmetrics.reference_store import resolve_reference_path
 
 
 class RankDeficientWarning(UserWarning):
@@ -80,7 +81,7 @@ class InputLoader:
         Images are run through the network; an ``.npz`` feature file gives its arrays of those names (``pool3``
         is stored as ``features``); a ``.npy`` file is taken as the one requested array.
         """
-        source = Path(path)
+        source = resolve_reference_path(path)
         if not source.exists():
             raise ValueError(f"{source}: no such file or folder")
         if is_image_source(source):
@@ -119,7 +120,7 @@ class InputLoader:
 
         Warns (``RankDeficientWarning``) when the statistics come from fewer samples than dimensions.
         """
-        source = Path(path)
+        source = resolve_reference_path(path)
         if is_stats_file(source):
             loaded = load_stats(source)
             meta = {**loaded.metadata, "dims": int(loaded.mu.shape[0])}

@@ -94,7 +94,11 @@ class Verification:
 def default_root() -> Path:
     """Return the store folder: ``$GANMETRICS_REFERENCE_DIR``, else ``reference_stats/`` beside the package."""
     configured = os.environ.get(REFERENCE_DIR_ENV)
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "reference_stats"
+    if configured:
+        return Path(configured)
+    import ganmetrics.reference_stats  # the top-level reference_stats/ folder, installed as this package
+
+    return Path(ganmetrics.reference_stats.__file__).resolve().parent
 
 
 class ReferenceStore:
