@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ganmetrics.cli.options import comparison, extraction_options, human, report
 
 from ganmetrics import keys
+from ganmetrics.cli.options import comparison, extraction_options, human, report
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import InputLoader
 from ganmetrics.metrics.bootstrap import BootstrapInterval, fid_interval, kid_interval, mmd_interval

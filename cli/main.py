@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from ganmetrics import __version__, keys
 from ganmetrics.cli.all import all_command
 from ganmetrics.cli.check import check_command
 from ganmetrics.cli.options import (
@@ -24,8 +26,6 @@ from ganmetrics.cli.options import (
 )
 from ganmetrics.cli.ref import ref_group
 from ganmetrics.cli.train import train_command
-
-from ganmetrics import __version__, keys
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import InputLoader, frechet_between
 from ganmetrics.io.features_file import save_features

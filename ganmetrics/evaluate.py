@@ -1,40 +1,66 @@
-"""The training-loop API: metric objects with ``update()`` / ``compute()`` / ``reset()``, and an ``Evaluator``
-that extracts features once per batch and feeds every requested metric.
+"""The training-loop API: an ``Evaluator`` that extracts features once per batch and feeds every requested metric,
+metric objects with ``update()`` / ``compute()`` / ``reset()`` (torchmetrics style), and ``evaluate_generator``.
 
 The formulas are those of ``ganmetrics.metrics`` (no second copy). The generated side is accumulated batch by
-batch; the reference side is computed once and kept. FID streams float64 statistics (memory O(d²)); KID, MMD
-and the transport metrics keep float32 features on the CPU, up to ``max_samples``.
+batch; the reference side is computed once, kept in memory, and optionally cached on disk (``reference_cache``).
+FID streams float64 statistics (memory O(d²)); KID, MMD and the transport metrics keep float32 features on the
+CPU, at most ``max_samples`` of them.
 
 Images are tensors (N, 3, H, W) on any device: uint8 in [0, 255], or floating point with an explicit
 ``input_range`` of (0, 1) or (-1, 1). With ``features="raw"`` the batches are feature rows (N, d) instead.
+
+Distributed evaluation (``torch.distributed`` initialised, more than one process)
+    Each rank ``update()``\\ s with its own samples. ``compute()`` is then a *collective*: every rank must call
+    it, in the same order; it gathers the FID statistics (merged in float64, rank order) and the kept features
+    (in rank order), computes on rank 0 and returns the same values on every rank, equal to one process fed
+    the same samples in rank order. An image reference (folder, zip or tensor) is extracted in shards over the
+    ranks, so the constructor is a collective too in that case. ``sync=False`` (at construction, or per call
+    ``compute(sync=False)``) communicates nothing: local samples only, the whole reference on this rank. Use
+    it when only some ranks evaluate, e.g. ``if rank == 0:`` — a collective called on one rank waits forever.
+    The mechanism lives in ``ganmetrics.distributed``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ganmetrics import keys
 from ganmetrics.defaults import DEFAULTS
+from ganmetrics.distributed import (
+    all_ranks_true,
+    compute_on_rank0,
+    extract_features_distributed,
+    gather_rows,
+    gather_stats,
+    rank_and_world_size,
+    resolve_sync,
+)
 from ganmetrics.features.extract import EXTRACTOR, exact_float32
-from ganmetrics.features.inception import load_fid_inception
+from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.features.resize import preprocess
-from ganmetrics.inputs import ExtractionOptions, InputLoader
-from ganmetrics.io.stats_file import LoadedStats
+from ganmetrics.inputs import InputLoader, is_image_source
+from ganmetrics.io.features_file import load_features, save_features
+from ganmetrics.io.images import list_image_files
+from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats, save_stats
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
-from ganmetrics.provenance import check_comparable
+from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
 
 INPUT_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 FEATURE_KINDS = ("inception", "raw")
 # Slack on the range check of float images: resampling and float arithmetic overshoot by a few ulps.
 _RANGE_SLACK = 1e-4
+# Provenance fields a cached reference must share with the extractor to be reused (dims follow from them).
+_CACHE_FIELDS = tuple(key for key in COMPARED_FIELDS if key != "dims")
 
 
 class ImageFeatures:
@@ -46,14 +72,18 @@ class ImageFeatures:
         resize: str = DEFAULTS["resize"],
         device: str | torch.device | None = None,
         input_range: tuple[float, float] | None = None,
+        batch_size: int = DEFAULTS["batch_size"],
     ) -> None:
         if input_range is not None and tuple(input_range) not in INPUT_RANGES:
             raise ValueError(f"input_range: must be one of {INPUT_RANGES} (or None for uint8), got {input_range!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device: {device!r} was asked for but CUDA is not available")
+            raise ValueError(f"device: {str(device)!r} was asked for but CUDA is not available")
         self.model, self.weights_sha256 = load_fid_inception(weights, self.device)
         self.resize = resize
+        self.batch_size = batch_size
         self.input_range = None if input_range is None else tuple(input_range)
 
     @property
@@ -62,261 +92,209 @@ class ImageFeatures:
         return {"weights_sha256": self.weights_sha256, "resize": self.resize}
 
     def __call__(self, images: torch.Tensor, outputs: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Return the requested outputs (float32, on the network's device) for a batch of images."""
-        unit = self._as_unit(images)
+        """Return the requested outputs (float32, on the network's device), ``batch_size`` images at a time."""
+        unit = self.to_unit(images)
+        parts: dict[str, list[torch.Tensor]] = {name: [] for name in outputs}
         with exact_float32(), torch.inference_mode():
-            x = preprocess(unit.to(self.device), self.resize)
-            return self.model(x, outputs=tuple(outputs))
+            for chunk in unit.split(self.batch_size):
+                for name, rows in self.model(preprocess(chunk.to(self.device), self.resize), tuple(outputs)).items():
+                    parts[name].append(rows)
+        return {name: torch.cat(rows) for name, rows in parts.items()}
 
-    def _as_unit(self, images: torch.Tensor) -> torch.Tensor:
-        """Return uint8 images as they are, float images mapped to [0, 1]; errors name the problem."""
+    def to_unit(self, images: torch.Tensor) -> torch.Tensor:
+        """Return uint8 images as they are, float images mapped from ``input_range`` to [0, 1].
+
+        Raises ``TypeError`` for a non-tensor or an integer dtype other than uint8, ``ValueError`` for a shape
+        other than (N, 3, H, W), an empty batch, uint8 images with ``input_range`` set, float images without
+        it, or float values outside it (the message names the range found and the one expected).
+        """
         if not isinstance(images, torch.Tensor):
             raise TypeError(f"images: expected a torch tensor (N, 3, H, W), got {type(images).__name__}")
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected shape (N, 3, H, W) with 3 channels, got {tuple(images.shape)}")
+            channels = f"{images.shape[1]} channel(s)" if images.ndim == 4 else f"{images.ndim} dimensions"
+            raise ValueError(
+                f"images: expected RGB images of shape (N, 3, H, W), got shape {tuple(images.shape)} ({channels}); "
+                "repeat a gray channel with images.expand(-1, 3, -1, -1)"
+            )
+        if images.shape[0] == 0:
+            raise ValueError("images: the batch is empty")
         if images.dtype == torch.uint8:
             if self.input_range is not None:
-                raise ValueError(f"images: uint8 images are in [0, 255], but input_range={self.input_range} was set")
+                lo, hi = self.input_range
+                raise ValueError(
+                    f"images: uint8 images are read as [0, 255], but input_range=({lo:g}, {hi:g}) (for float "
+                    "images) was set; pass input_range=None or convert the images to float"
+                )
             return images
         if not images.is_floating_point():
-            raise TypeError(f"images: expected uint8 (0-255) or a float dtype, got {images.dtype}")
-        if self.input_range is None:
-            raise ValueError("images: float images need an explicit input_range of (0, 1) or (-1, 1)")
+            raise TypeError(
+                f"images: dtype {images.dtype} is not accepted; expected uint8 in [0, 255], or a float dtype with "
+                "input_range (0, 1) or (-1, 1)"
+            )
         low, high = float(images.min()), float(images.max())
+        if self.input_range is None:
+            raise ValueError(
+                f"images: float images (values in [{low:.4g}, {high:.4g}]) need an explicit input_range of (0, 1) "
+                "or (-1, 1); uint8 images are read as [0, 255]"
+            )
         lo, hi = self.input_range
         if not (lo - _RANGE_SLACK <= low and high <= hi + _RANGE_SLACK):
-            raise ValueError(f"images: values lie in [{low:.4g}, {high:.4g}], outside input_range ({lo:g}, {hi:g})")
+            hint = "; images in [0, 255] should be passed as uint8" if high > 2 else ""
+            raise ValueError(
+                f"images: values lie in [{low:.4g}, {high:.4g}], outside the expected input_range ({lo:g}, {hi:g})"
+                + hint
+            )
         unit = images if lo == 0.0 else (images + 1) / 2
         return unit.clamp(0.0, 1.0)
 
 
-class Metric:
-    """Base of the metric objects: the generated side accumulated by ``update``, ``compute``, ``reset``.
-
-    ``feature`` names the Inception output the metric reads (``pool3`` or ``logits_unbiased``). With
-    ``features="inception"`` ``update`` takes images (through ``extractor``); with ``"raw"`` feature rows.
-    """
-
-    name = ""
-    feature = "pool3"
-    needs_reference = True
-
-    def __init__(self, reference: Any = None, *, features: str = "inception", extractor: ImageFeatures | None = None,
-                 max_samples: int = DEFAULTS["max_samples"], **kwargs: Any) -> None:
-        if features not in FEATURE_KINDS:
-            raise ValueError(f"features: must be one of {FEATURE_KINDS}, got {features!r}")
-        self.features = features
-        self.extractor = extractor if extractor is not None or features == "raw" else ImageFeatures()
-        self.max_samples = max_samples
-        self.kwargs = kwargs
-        self.reference_metadata: dict[str, Any] = {}
-        if self.needs_reference:
-            if reference is None:
-                raise ValueError(f"reference: the {self.name} metric needs a reference (stats, features or images)")
-            self._set_reference(reference)
-        self.reset()
-
-    # -- the generated side -------------------------------------------------------------------------------------
-    def update(self, batch: torch.Tensor | np.ndarray) -> None:
-        """Add a batch of generated images (or feature rows with ``features="raw"``)."""
-        self.update_features(self._features_of(batch)[self.feature])
-
-    def _features_of(self, batch: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
-        if self.features == "raw":
-            rows = torch.as_tensor(batch)
-            if rows.ndim != 2:
-                raise ValueError(f"batch: raw features must be (N, d) rows, got shape {tuple(rows.shape)}")
-            return {self.feature: rows}
-        return self.extractor(torch.as_tensor(batch), (self.feature,))
-
-    def update_features(self, rows: torch.Tensor) -> None:
-        """Add feature rows (N, d) of generated samples; float32 on the CPU, at most ``max_samples`` in all."""
-        rows = rows.detach().to("cpu", torch.float32)
-        if self._rows and rows.shape[1] != self._rows[0].shape[1]:
-            raise ValueError(f"batch: has {rows.shape[1]} feature dimensions, earlier batches had {self._rows[0].shape[1]}")
-        if self._count + rows.shape[0] > self.max_samples:
-            raise ValueError(
-                f"{self.name}: more than max_samples={self.max_samples} samples would be kept in memory; raise "
-                "max_samples or evaluate fewer samples"
-            )
-        self._rows.append(rows)
-        self._count += rows.shape[0]
-
-    def reset(self) -> None:
-        """Forget the generated side (the reference is kept)."""
-        self._rows: list[torch.Tensor] = []
-        self._count = 0
-
-    def generated(self) -> torch.Tensor:
-        """Return the generated features accumulated so far; ``ValueError`` before any ``update``."""
-        if not self._rows:
-            raise ValueError(f"{self.name}: compute() was called before any update()")
-        return torch.cat(self._rows)
-
-    def compute(self) -> dict[str, float]:
-        """Return the metric's values by output key (``ganmetrics.keys``)."""
-        raise NotImplementedError
-
-    # -- the reference side -------------------------------------------------------------------------------------
-    def _set_reference(self, reference: Any) -> None:
-        self.reference = _reference_features(reference, self.feature, self.features, self.extractor)
-        self.reference_metadata = self.reference.metadata
-
-    def _reference_rows(self) -> torch.Tensor:
-        if self.reference.rows is None:
-            raise ValueError(f"reference: the {self.name} metric needs reference features, not only statistics")
-        return self.reference.rows
-
-    def _sizes(self, generated: torch.Tensor) -> dict[str, Any]:
-        return {keys.N1: self.reference.n, keys.N2: int(generated.shape[0]), keys.DIMS: int(generated.shape[1])}
-
-
 class _Reference:
-    """The reference side of a metric: feature rows and/or Fréchet statistics, and how they were made."""
+    """The reference side: feature rows (float32, CPU) and/or Fréchet statistics, and how they were made."""
 
-    def __init__(self, rows: torch.Tensor | None, stats: FeatureStats | LoadedStats | None, metadata: dict[str, Any]):
-        self.rows, self.metadata = rows, metadata
-        self._stats = stats
+    def __init__(self, rows: torch.Tensor | None, stats: FeatureStats | LoadedStats | None,
+                 metadata: dict[str, Any]) -> None:
+        self.rows, self.stats, self.metadata = rows, stats, metadata
         self._frechet: FrechetReference | None = None
-        self.n = int(rows.shape[0]) if rows is not None else metadata.get("n")
+        if rows is not None:
+            self.n, self.dims = int(rows.shape[0]), int(rows.shape[1])
+        elif isinstance(stats, FeatureStats):
+            self.n, self.dims = stats.n, stats.dims
+        else:
+            self.n, self.dims = stats.n if stats.n is not None else metadata.get("n"), int(stats.mu.shape[0])
 
     def frechet(self) -> FrechetReference:
         """The reference's Fréchet factorisation, computed on first use and kept."""
         if self._frechet is None:
-            stats = self._stats if self._stats is not None else FeatureStats.from_features(self.rows, "reference")
-            self._frechet = (
-                FrechetReference.from_stats(stats)
-                if isinstance(stats, FeatureStats)
-                else FrechetReference(stats.mu, stats.sigma)
-            )
+            if self.stats is None:
+                self._frechet = FrechetReference.from_features(self.rows, "reference")
+            elif isinstance(self.stats, FeatureStats):
+                self._frechet = FrechetReference.from_stats(self.stats)
+            else:
+                names = ("reference mu", "reference sigma")
+                self._frechet = FrechetReference(self.stats.mu, self.stats.sigma, names=names)
         return self._frechet
 
-
-def _reference_features(reference: Any, feature: str, kind: str, extractor: ImageFeatures | None) -> _Reference:
-    """Return the reference side from a path (stats, features, images), FeatureStats, or a tensor/array."""
-    if isinstance(reference, _Reference):
-        return reference
-    if isinstance(reference, FeatureStats):
-        return _Reference(None, reference, {"n": reference.n, "dims": reference.dims})
-    if isinstance(reference, (str, Path)):
-        opts = ExtractionOptions(
-            weights=None, resize=extractor.resize if extractor else DEFAULTS["resize"], progress=False,
-            device=str(extractor.device) if extractor else None,
-        )
-        loader = InputLoader(opts)
-        if extractor is not None:
-            loader._model = (extractor.model, extractor.weights_sha256)
-        if feature == "pool3":
-            stats, meta = loader.stats(reference)
-            if isinstance(stats, LoadedStats):
-                return _Reference(None, stats, meta)
-        side = loader.arrays(reference, (feature,))
-        return _Reference(torch.from_numpy(np.asarray(side.arrays[feature], dtype=np.float32)), None, side.metadata)
-    if kind == "raw":
-        rows = torch.as_tensor(reference).detach().to("cpu", torch.float32)
-        if rows.ndim != 2:
-            raise ValueError(f"reference: raw features must be (N, d) rows, got shape {tuple(rows.shape)}")
-        return _Reference(rows, None, {"n": int(rows.shape[0]), "dims": int(rows.shape[1])})
-    images = torch.as_tensor(reference)
-    rows = torch.cat([extractor(images[i : i + DEFAULTS["batch_size"]], (feature,))[feature].cpu()
-                      for i in range(0, images.shape[0], DEFAULTS["batch_size"])])
-    meta = {**extractor.metadata, "extractor": f"{EXTRACTOR}/{feature}", "n": int(rows.shape[0]),
-            "dims": int(rows.shape[1])}
-    return _Reference(rows.float(), None, meta)
+    def require_rows(self, metric: str) -> torch.Tensor:
+        if self.rows is None:
+            raise ValueError(
+                f"reference: the {metric} metric needs reference features (images, a feature file or a tensor); "
+                "a statistics file or FeatureStats holds only the mean and covariance"
+            )
+        return self.rows
 
 
-class FID(Metric):
-    """Fréchet Inception Distance against a fixed reference; the generated side streams float64 statistics."""
+class _Rows:
+    """Generated feature rows, float32 on the CPU, at most ``max_samples`` (KID, MMD, OT, IS)."""
 
-    name = "fid"
+    def __init__(self, label: str, max_samples: int) -> None:
+        if not isinstance(max_samples, int) or max_samples < 2:
+            raise ValueError(f"max_samples: expected an integer >= 2, got {max_samples!r}")
+        self.label, self.max_samples = label, max_samples
+        self.clear()
 
-    def reset(self) -> None:
+    def clear(self) -> None:
+        self._rows: list[torch.Tensor] = []
+        self._count = 0
+
+    def add(self, rows: torch.Tensor) -> None:
+        rows = rows.detach().to("cpu", torch.float32)
+        if self._rows and rows.shape[1] != self._rows[0].shape[1]:
+            raise ValueError(
+                f"batch: has {rows.shape[1]} feature dimensions, earlier batches had {self._rows[0].shape[1]}"
+            )
+        if self._count + rows.shape[0] > self.max_samples:
+            raise ValueError(
+                f"{self.label}: {self._count} + {rows.shape[0]} generated samples would exceed max_samples="
+                f"{self.max_samples} kept in memory (float32, {4 * rows.shape[1]} bytes each); raise max_samples "
+                "or evaluate fewer samples"
+            )
+        self._rows.append(rows)
+        self._count += rows.shape[0]
+
+    def collect(self, sync: bool) -> torch.Tensor | None:
+        """All rows (of every rank when ``sync``: a collective), None when there are none."""
+        local = torch.cat(self._rows) if self._rows else torch.empty(0, 0)
+        rows = gather_rows(local, max_rows=self.max_samples) if sync else local
+        return rows if rows.shape[0] else None
+
+
+class _Moments:
+    """Generated features as streaming float64 statistics on their device (FID): memory O(d²).
+
+    While no more samples than dimensions have been seen, their rows are kept as well (at most d² numbers, as
+    many as the statistics hold), so that the FID of few samples takes the exact low-rank route of
+    ``FeatureStats.from_features`` instead of an eigen-decomposition of a singular d×d covariance.
+    """
+
+    def __init__(self, label: str, max_samples: int) -> None:
+        self.label = label
+        self.clear()
+
+    def clear(self) -> None:
         self._stats: FeatureStats | None = None
+        self._rows: list[torch.Tensor] | None = []
 
-    def update_features(self, rows: torch.Tensor) -> None:
+    def add(self, rows: torch.Tensor) -> None:
+        rows = rows.detach()
         if self._stats is None:
             self._stats = FeatureStats(int(rows.shape[1]), device=rows.device)
         self._stats.update(rows)
+        if self._rows is not None and self._stats.n <= self._stats.dims:
+            self._rows.append(rows.to(self._stats.mu.device, torch.float64))
+        else:
+            self._rows = None
 
-    def compute(self) -> dict[str, float]:
-        if self._stats is None:
-            raise ValueError("fid: compute() was called before any update()")
-        value = self.reference.frechet().distance_to_stats(self._stats)
-        return {keys.FID: value, keys.N1: self.reference.n, keys.N2: self._stats.n, keys.DIMS: self._stats.dims}
-
-
-class InceptionScore(Metric):
-    """Inception Score of the generated images (logits without the fc bias, as the original implementation)."""
-
-    name = "is"
-    feature = "logits_unbiased"
-    needs_reference = False
-
-    def compute(self) -> dict[str, float]:
-        logits = self.generated()
-        mean, std = inception_score(logits, splits=self.kwargs.get("splits", DEFAULTS["splits"]))
-        return {keys.IS_MEAN: mean, keys.IS_STD: std, keys.N1: int(logits.shape[0]), keys.DIMS: int(logits.shape[1])}
-
-
-class KID(Metric):
-    """Kernel Inception Distance (cubic polynomial kernel, seeded subsets) against the reference features."""
-
-    name = "kid"
-
-    def compute(self) -> dict[str, float]:
-        generated = self.generated()
-        mean, std = kid(self._reference_rows(), generated, **self.kwargs)
-        return {keys.KID_MEAN: mean, keys.KID_STD: std, **self._sizes(generated)}
-
-
-class MMD(Metric):
-    """Unbiased Gaussian-kernel MMD² against the reference features (median-heuristic bandwidth by default)."""
-
-    name = "mmd"
-
-    def compute(self) -> dict[str, float]:
-        generated = self.generated()
-        result = mmd2_unbiased(self._reference_rows(), generated, **self.kwargs)
-        return {keys.MMD2: result.mmd2, keys.SIGMA: result.sigma, **self._sizes(generated)}
-
-
-class Sinkhorn(Metric):
-    """Entropic OT cost (log-domain Sinkhorn) against the reference features; needs ``reg``."""
-
-    name = "sinkhorn"
-
-    def compute(self) -> dict[str, float]:
-        generated = self.generated()
-        if "reg" not in self.kwargs:
-            raise ValueError("sinkhorn: needs reg (the entropic regularisation), e.g. metric_kwargs={'sinkhorn': {'reg': 0.1}}")
-        return {keys.SINKHORN: sinkhorn_distance(self._reference_rows(), generated, **self.kwargs),
-                **self._sizes(generated)}
-
-
-class EMD(Metric):
-    """Exact earth mover's distance against the reference features."""
-
-    name = "emd"
-
-    def compute(self) -> dict[str, float]:
-        generated = self.generated()
-        return {keys.EMD: emd(self._reference_rows(), generated, **self.kwargs), **self._sizes(generated)}
-
-
-METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (FID, InceptionScore, KID, MMD, Sinkhorn, EMD)}
+    def collect(self, sync: bool) -> FeatureStats | None:
+        """The statistics (merged over the ranks when ``sync``: a collective), None before any update."""
+        if sync:
+            return gather_stats(self._stats)
+        if self._stats is not None and self._rows is not None and self._stats.n >= 2:
+            return FeatureStats.from_features(torch.cat(self._rows), "generated")
+        return self._stats
 
 
 class Evaluator:
     """Several metrics on the same generated samples, with features extracted once per batch.
 
-    >>> ev = Evaluator(["fid", "kid"], reference="ref_stats_and_features.npz")   # doctest: +SKIP
-    >>> for images in batches: ev.update(images)                                   # doctest: +SKIP
+    >>> ev = Evaluator(["fid", "kid"], reference="ref_features.npz")   # doctest: +SKIP
+    >>> for images in batches: ev.update(images)                         # doctest: +SKIP
     >>> ev.compute()  # {"fid": ..., "kid_mean": ..., "kid_std": ..., "n1": ..., "n2": ..., "dims": ...}
 
-    ``metric_kwargs`` passes keywords to each metric's function (``{"kid": {"subset_size": 500}}``). The
-    reference is computed once, at construction, and shared by the metrics that use the same features.
-    Raises ``ValueError`` for an unknown metric name, a reference made differently from these features
-    (extractor, weights or resize mode), or ``compute()`` before ``update()``.
+    Parameters
+    ----------
+    metrics
+        Names from ``METRICS``: ``fid``, ``is``, ``kid``, ``mmd``, ``sinkhorn``, ``emd``.
+    reference
+        The reference side (unused by ``is``): a statistics npz (FID only), a feature file (.npy / .npz), an
+        image folder or .zip, a tensor of images (N, 3, H, W) read like the generated ones, or with
+        ``features="raw"`` a (N, d) array of features; also a ``FeatureStats``. Computed once, here.
+    features
+        ``"inception"`` (batches are images, run through the FID Inception v3) or ``"raw"`` (batches are
+        feature rows, e.g. 2-D points of a toy GAN).
+    weights, resize, device, input_range, batch_size
+        How images become features (see :class:`ImageFeatures`).
+    num_workers
+        DataLoader workers decoding an image folder or zip reference (see ``extract_features``).
+    max_samples
+        Most generated samples kept for the metrics that need them all (KID, MMD, Sinkhorn, EMD, IS).
+    metric_kwargs
+        Keywords of each metric's function, by metric name: ``{"kid": {"subset_size": 500}, "sinkhorn":
+        {"reg": 0.1}}``; checked against the function's signature here.
+    seed
+        Seed of KID's subsets and MMD's median-heuristic subsample, unless ``metric_kwargs`` sets one.
+    allow_mismatch
+        Compare with a reference made differently (extractor, weights, resize mode, dims) instead of refusing.
+    reference_cache
+        An .npz path (image references only): the reference's features (or statistics, when only FID needs
+        them) are written there atomically with their provenance, and read back instead of recomputed when the
+        source (path, file names, sizes and times; or the tensor's bytes) and the extractor match.
+    sync
+        Whether ``compute()`` and the reference extraction communicate under ``torch.distributed`` (None: when
+        it is initialised). See the module docstring for the collective contract.
+
+    Raises ``ValueError`` for an unknown metric name or keyword, a missing reference, or a reference made
+    differently from these features (``ProvenanceMismatchError``, naming both sides); ``compute()`` raises
+    ``ValueError`` before any ``update()``.
     """
 
     def __init__(
@@ -329,64 +307,337 @@ class Evaluator:
         resize: str = DEFAULTS["resize"],
         device: str | torch.device | None = None,
         input_range: tuple[float, float] | None = None,
+        batch_size: int = DEFAULTS["batch_size"],
+        num_workers: int | None = DEFAULTS["num_workers"],
         max_samples: int = DEFAULTS["max_samples"],
         metric_kwargs: dict[str, dict[str, Any]] | None = None,
         seed: int = DEFAULTS["seed"],
         allow_mismatch: bool = False,
+        reference_cache: str | Path | None = None,
+        sync: bool | None = None,
     ) -> None:
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown or not metrics:
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        unknown = [m for m in names if m not in METRICS]
+        if unknown or not names:
             raise ValueError(f"metrics: unknown {unknown or 'empty list'}; valid names are {', '.join(METRICS)}")
         if features not in FEATURE_KINDS:
             raise ValueError(f"features: must be one of {FEATURE_KINDS}, got {features!r}")
-        self.features = features
-        self.extractor = ImageFeatures(weights, resize, device, input_range) if features == "inception" else None
-        kwargs = metric_kwargs or {}
-        unknown_kwargs = [m for m in kwargs if m not in metrics]
-        if unknown_kwargs:
-            raise ValueError(f"metric_kwargs: names metrics not requested: {', '.join(unknown_kwargs)}")
-        references: dict[str, _Reference] = {}
-        self.metrics: dict[str, Metric] = {}
-        for name in metrics:
-            cls = METRICS[name]
-            extra = dict(kwargs.get(name, {}))
-            if name in ("kid", "mmd"):
-                extra.setdefault("seed", seed)
-            ref = None
-            if cls.needs_reference:
-                if reference is None:
-                    raise ValueError(f"reference: the {name} metric needs a reference (stats, features or images)")
-                if cls.feature not in references:
-                    references[cls.feature] = _reference_features(reference, cls.feature, features, self.extractor)
-                ref = references[cls.feature]
-                if self.extractor is not None:
-                    ours = {**self.extractor.metadata, "extractor": f"{EXTRACTOR}/{cls.feature}"}
-                    check_comparable(ref.metadata, ours, ("reference", "generated features"), allow_mismatch)
-            self.metrics[name] = cls(ref, features=features, extractor=self.extractor, max_samples=max_samples, **extra)
+        self.features, self.sync, self.allow_mismatch = features, sync, allow_mismatch
+        self.num_workers = num_workers
+        self.metrics: dict[str, type[Metric]] = {name: METRICS[name] for name in dict.fromkeys(names)}
+        self.kwargs = _metric_kwargs(self.metrics, metric_kwargs or {}, seed)
+        self.extractor = (
+            ImageFeatures(weights, resize, device, input_range, batch_size) if features == "inception" else None
+        )
+        self._stores: dict[tuple[str, bool], _Rows | _Moments] = {}
+        for cls in self.metrics.values():
+            key = (cls.feature, cls.streams)
+            if key not in self._stores:
+                users = ", ".join(n for n, c in self.metrics.items() if (c.feature, c.streams) == key)
+                self._stores[key] = (_Moments if cls.streams else _Rows)(f"{users} ({cls.feature})", max_samples)
+        self.reference: _Reference | None = None
+        referenced = [cls for cls in self.metrics.values() if cls.needs_reference]
+        if referenced:
+            if reference is None:
+                raise ValueError(f"reference: {referenced[0].name} needs a reference (stats, features or images)")
+            needing_rows = [cls.name for cls in referenced if not cls.streams]
+            self.reference = self._load_reference(reference, bool(needing_rows), reference_cache)
+            if needing_rows:
+                self.reference.require_rows(needing_rows[0])
+            self._check_reference()
+        elif reference_cache is not None:
+            raise ValueError(f"reference_cache: {', '.join(self.metrics)} use no reference")
 
+    # -- the generated side -------------------------------------------------------------------------------------
     def update(self, batch: torch.Tensor | np.ndarray) -> None:
         """Add a batch of generated images (or feature rows); the network runs once for all metrics."""
-        wanted = tuple(dict.fromkeys(m.feature for m in self.metrics.values()))
+        wanted = tuple(dict.fromkeys(feature for feature, _ in self._stores))
         if self.features == "raw":
-            outputs = {name: torch.as_tensor(batch) for name in wanted}
-            if outputs[wanted[0]].ndim != 2:
-                raise ValueError(f"batch: raw features must be (N, d) rows, got shape {tuple(outputs[wanted[0]].shape)}")
+            rows = torch.as_tensor(batch)
+            if rows.ndim != 2 or rows.shape[0] == 0:
+                raise ValueError(f"batch: raw features must be (N, d) rows with N >= 1, got shape {tuple(rows.shape)}")
+            if self.reference is not None and rows.shape[1] != self.reference.dims:
+                raise ValueError(
+                    f"batch: has {rows.shape[1]} feature dimensions, the reference has {self.reference.dims}"
+                )
+            outputs = dict.fromkeys(wanted, rows)
         else:
             outputs = self.extractor(torch.as_tensor(batch), wanted)
-        for metric in self.metrics.values():
-            metric.update_features(outputs[metric.feature])
-
-    def compute(self) -> dict[str, float]:
-        """Return every metric's values in one dict (``n1``, ``n2``, ``dims`` from the last metric that has them)."""
-        result: dict[str, float] = {}
-        for metric in self.metrics.values():
-            result.update(metric.compute())
-        return result
+        for (feature, _), store in self._stores.items():
+            store.add(outputs[feature])
 
     def reset(self) -> None:
-        """Forget the generated samples; the references are kept."""
-        for metric in self.metrics.values():
-            metric.reset()
+        """Forget the generated samples; the reference is kept."""
+        for store in self._stores.values():
+            store.clear()
+
+    def compute(self, sync: bool | None = None) -> dict[str, float]:
+        """Return every metric's values in one dict by ``ganmetrics.keys`` name, with ``n1`` (reference count),
+        ``n2`` (generated count) and ``dims``.
+
+        With ``sync`` (default: the constructor's; None meaning "when torch.distributed is initialised") this
+        is a collective: every rank must call it, and every rank gets the values of all ranks' samples.
+        ``sync=False`` uses this rank's samples only and communicates nothing. Raises ``ValueError`` before any
+        ``update()`` (on every rank, when syncing).
+        """
+        syncing = resolve_sync(self.sync if sync is None else sync)
+        collected = {key: store.collect(syncing) for key, store in self._stores.items()}
+
+        def values() -> dict[str, float]:
+            result: dict[str, float] = {}
+            # Metrics without a reference first, so that the reference metrics' sizes are the ones reported.
+            for name, cls in sorted(self.metrics.items(), key=lambda item: item[1].needs_reference):
+                generated = collected[(cls.feature, cls.streams)]
+                if generated is None:
+                    raise ValueError(f"{name}: compute() was called before any update()")
+                result.update(cls.value(generated, self.reference, self.kwargs[name]))
+            return result
+
+        return compute_on_rank0(values) if syncing else values()
+
+    # -- the reference side -------------------------------------------------------------------------------------
+    def _load_reference(self, reference: Any, need_rows: bool, cache: str | Path | None) -> _Reference:
+        if isinstance(reference, (FeatureStats, LoadedStats)) or (
+            isinstance(reference, (str, Path)) and not is_image_source(Path(reference))
+        ):
+            if cache is not None:
+                raise ValueError("reference_cache: the reference is already statistics or a feature file")
+            return _reference_from_file_or_stats(reference)
+        if self.features == "raw":
+            if cache is not None:
+                raise ValueError("reference_cache: raw feature references are used as they are; nothing to cache")
+            rows = torch.as_tensor(reference).detach().to("cpu", torch.float32)
+            if rows.ndim != 2 or rows.shape[0] < 2:
+                raise ValueError(f"reference: raw features must be (N, d) rows with N >= 2, got {tuple(rows.shape)}")
+            return _Reference(rows, None, {"n": int(rows.shape[0]), "dims": int(rows.shape[1])})
+        syncing = resolve_sync(self.sync)
+        if cache is None:
+            return self._extract_reference(reference, need_rows, syncing)
+        cache = Path(cache)
+        if cache.suffix.lower() != ".npz":
+            raise ValueError(f"reference_cache: {cache} must end in .npz")
+        fingerprint = self._fingerprint(reference)
+        cached = self._read_cache(cache, fingerprint, need_rows)
+        if all_ranks_true(cached is not None) if syncing else cached is not None:
+            return cached
+        fresh = self._extract_reference(reference, need_rows, syncing)
+        if not syncing or rank_and_world_size()[0] == 0:
+            meta = {**fresh.metadata, "reference_fingerprint": fingerprint}
+            if need_rows:
+                save_features(cache, {"features": fresh.rows.numpy()}, meta)
+            else:
+                save_stats(cache, fresh.stats, meta)
+        return fresh
+
+    def _extract_reference(self, reference: Any, need_rows: bool, syncing: bool) -> _Reference:
+        """Run the network on an image reference (in shards over the ranks when syncing)."""
+        is_path = isinstance(reference, (str, Path))
+        source = reference if is_path else self.extractor.to_unit(torch.as_tensor(reference))
+        extraction = extract_features_distributed(
+            source, sync=syncing, model=self.extractor.model, resize=self.extractor.resize, outputs=("pool3",),
+            batch_size=self.extractor.batch_size, num_workers=self.num_workers if is_path else 0, progress=False,
+        )
+        rows = torch.from_numpy(extraction.features["pool3"])
+        meta = {**extraction.metadata, **self._provenance(), "n": int(rows.shape[0])}
+        if need_rows:
+            return _Reference(rows, None, meta)
+        return _Reference(None, FeatureStats.from_features(rows, "reference"), meta)
+
+    def _provenance(self) -> dict[str, Any]:
+        """How this evaluator's pool3 features are made (the record ``check_comparable`` compares)."""
+        return {**self.extractor.metadata, "extractor": f"{EXTRACTOR}/pool3", "dims": FIDInceptionV3.DIMS["pool3"]}
+
+    def _fingerprint(self, reference: Any) -> str:
+        """Identify an image source: path, file names, sizes and modification times; or a tensor's bytes."""
+        digest = hashlib.sha256()
+        if isinstance(reference, (str, Path)):
+            root = Path(reference).resolve()
+            digest.update(str(root).encode())
+            files = list_image_files(root) if root.is_dir() else [root]
+            for path in files:
+                stat = path.stat()
+                digest.update(f"\n{path.relative_to(root) if root.is_dir() else ''}:{stat.st_size}:"
+                              f"{stat.st_mtime_ns}".encode())
+        else:
+            images = torch.as_tensor(reference).detach().cpu().contiguous()
+            digest.update(f"{images.dtype}{tuple(images.shape)}{self.extractor.input_range}".encode())
+            digest.update(images.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
+
+    def _read_cache(self, path: Path, fingerprint: str, need_rows: bool) -> _Reference | None:
+        """Return the cached reference when it exists, is readable and was made from this source this way."""
+        if not path.is_file():
+            return None
+        try:
+            if is_stats_file(path):
+                if need_rows:
+                    return None
+                loaded = load_stats(path)
+                ref = _Reference(None, loaded, {**loaded.metadata, "dims": int(loaded.mu.shape[0])})
+            else:
+                stored = load_features(path)
+                ref = _Reference(torch.from_numpy(stored.get("features")).float(), None, stored.metadata)
+        except ValueError:
+            return None
+        ours = self._provenance()
+        if ref.metadata.get("reference_fingerprint") != fingerprint:
+            return None
+        if any(ref.metadata.get(key) != ours[key] for key in _CACHE_FIELDS):
+            return None
+        return ref
+
+    def _check_reference(self) -> None:
+        """Refuse a reference made differently from the generated features (names both sides)."""
+        if self.extractor is not None:
+            check_comparable(self.reference.metadata, self._provenance(), ("reference", "generated features"),
+                             self.allow_mismatch)
+
+
+def _reference_from_file_or_stats(reference: Any) -> _Reference:
+    """The reference from FeatureStats, LoadedStats, a statistics npz or a feature file (no network needed)."""
+    if isinstance(reference, FeatureStats):
+        return _Reference(None, reference, {"n": reference.n, "dims": reference.dims})
+    if isinstance(reference, LoadedStats):
+        return _Reference(None, reference, {**reference.metadata, "dims": int(reference.mu.shape[0])})
+    if is_stats_file(Path(reference)):
+        return _reference_from_file_or_stats(load_stats(reference))
+    side = InputLoader().arrays(reference, ("pool3",))
+    return _Reference(torch.from_numpy(np.asarray(side.arrays["pool3"], dtype=np.float32)), None, side.metadata)
+
+
+def _metric_kwargs(metrics: dict[str, type[Metric]], given: dict[str, dict[str, Any]], seed: int
+                   ) -> dict[str, dict[str, Any]]:
+    """Return each metric's keywords, checked against its function's signature, with ``seed`` where it takes one."""
+    unknown = [m for m in given if m not in metrics]
+    if unknown:
+        raise ValueError(f"metric_kwargs: names metrics not requested: {', '.join(unknown)}")
+    result = {}
+    for name, cls in metrics.items():
+        kwargs = dict(given.get(name, {}))
+        if cls.function is None:
+            if kwargs:
+                raise ValueError(f"metric_kwargs: {name} takes no keywords, got {', '.join(kwargs)}")
+        else:
+            signature = inspect.signature(cls.function)
+            if "seed" in signature.parameters:
+                kwargs.setdefault("seed", seed)
+            try:
+                signature.bind(*([None] * cls.arrays), **kwargs)
+            except TypeError as exc:
+                raise ValueError(f"metric_kwargs: {name} ({cls.function.__name__}): {exc}") from None
+        result[name] = kwargs
+    return result
+
+
+class Metric(Evaluator):
+    """One metric as an object with ``update()`` / ``compute()`` / ``reset()``: an :class:`Evaluator` of one.
+
+    ``FID(reference="stats.npz", input_range=(-1, 1))``; keywords that are not :class:`Evaluator` options go to
+    the metric's function, e.g. ``KID(reference, features="raw", subset_size=100)``. Subclasses declare the
+    Inception output they read (``feature``), whether they stream statistics (``streams``), whether they need a
+    reference, the pure function whose keywords they take, and ``value``, the only place they compute.
+    """
+
+    name: ClassVar[str] = ""
+    feature: ClassVar[str] = "pool3"
+    streams: ClassVar[bool] = False
+    needs_reference: ClassVar[bool] = True
+    function: ClassVar[Callable[..., Any] | None] = None
+    arrays: ClassVar[int] = 2
+
+    def __init__(self, reference: Any = None, **options: Any) -> None:
+        own = {key: options.pop(key) for key in list(options) if key not in _EVALUATOR_OPTIONS}
+        super().__init__([self.name], reference, metric_kwargs={self.name: own} if own else None, **options)
+
+    @classmethod
+    def value(cls, generated: Any, reference: _Reference | None, kwargs: dict[str, Any]) -> dict[str, float]:
+        """Return the metric's values (and sizes) by output key from the collected generated side."""
+        raise NotImplementedError
+
+    @classmethod
+    def _sizes(cls, generated: torch.Tensor, reference: _Reference) -> dict[str, Any]:
+        return {keys.N1: reference.n, keys.N2: int(generated.shape[0]), keys.DIMS: int(generated.shape[1])}
+
+
+class FID(Metric):
+    """Fréchet Inception Distance against a fixed reference; the generated side streams float64 statistics."""
+
+    name = "fid"
+    streams = True
+
+    @classmethod
+    def value(cls, generated: FeatureStats, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
+        return {keys.FID: reference.frechet().distance_to_stats(generated), keys.N1: reference.n,
+                keys.N2: generated.n, keys.DIMS: generated.dims}
+
+
+class InceptionScore(Metric):
+    """Inception Score of the generated images (logits without the fc bias, as the original implementation)."""
+
+    name = "is"
+    feature = "logits_unbiased"
+    needs_reference = False
+    function = staticmethod(inception_score)
+    arrays = 1
+
+    @classmethod
+    def value(cls, generated: torch.Tensor, reference: _Reference | None, kwargs: dict[str, Any]) -> dict[str, float]:
+        mean, std = inception_score(generated, **kwargs)
+        return {keys.IS_MEAN: mean, keys.IS_STD: std, keys.N2: int(generated.shape[0]),
+                keys.DIMS: int(generated.shape[1])}
+
+
+class KID(Metric):
+    """Kernel Inception Distance (cubic polynomial kernel, seeded subsets) against the reference features."""
+
+    name = "kid"
+    function = staticmethod(kid)
+
+    @classmethod
+    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
+        mean, std = kid(reference.require_rows(cls.name), generated, **kwargs)
+        return {keys.KID_MEAN: mean, keys.KID_STD: std, **cls._sizes(generated, reference)}
+
+
+class MMD(Metric):
+    """Unbiased Gaussian-kernel MMD² against the reference features (median-heuristic bandwidth by default)."""
+
+    name = "mmd"
+    function = staticmethod(mmd2_unbiased)
+
+    @classmethod
+    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
+        result = mmd2_unbiased(reference.require_rows(cls.name), generated, **kwargs)
+        return {keys.MMD2: result.mmd2, keys.SIGMA: result.sigma, **cls._sizes(generated, reference)}
+
+
+class Sinkhorn(Metric):
+    """Entropic OT cost (log-domain Sinkhorn) against the reference features; needs ``reg``."""
+
+    name = "sinkhorn"
+    function = staticmethod(sinkhorn_distance)
+
+    @classmethod
+    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
+        cost = sinkhorn_distance(reference.require_rows(cls.name), generated, **kwargs)
+        return {keys.SINKHORN: cost, **cls._sizes(generated, reference)}
+
+
+class EMD(Metric):
+    """Exact earth mover's distance against the reference features."""
+
+    name = "emd"
+    function = staticmethod(emd)
+
+    @classmethod
+    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
+        cost = emd(reference.require_rows(cls.name), generated, **kwargs)
+        return {keys.EMD: cost, **cls._sizes(generated, reference)}
+
+
+METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (FID, InceptionScore, KID, MMD, Sinkhorn, EMD)}
+_EVALUATOR_OPTIONS = frozenset(inspect.signature(Evaluator.__init__).parameters) - {
+    "self", "metrics", "reference", "metric_kwargs"}
 
 
 def evaluate_generator(
@@ -394,36 +645,58 @@ def evaluate_generator(
     n: int,
     batch_size: int,
     seed: int,
-    reference: Any,
+    reference: Any = None,
     *,
     latent_dim: int | None = None,
     latent_fn: Callable[[int, torch.Generator], torch.Tensor] | None = None,
     device: str | torch.device | None = None,
+    evaluator: Evaluator | None = None,
     **evaluator_kwargs: Any,
 ) -> dict[str, float]:
     """Return the metrics of ``n`` samples of a generator, drawn under ``torch.no_grad()`` reproducibly.
 
-    Latents come from ``latent_fn(batch, generator)`` or, given ``latent_dim``, ``torch.randn`` on the CPU with a
-    ``torch.Generator`` seeded with ``seed`` (so CPU and GPU runs see the same latents). A module's train/eval
-    mode is restored afterwards. Other keywords go to :class:`Evaluator`.
+    Latents come from ``latent_fn(batch, generator)`` or, given ``latent_dim``, ``torch.randn`` on the CPU, both
+    drawing from a ``torch.Generator`` seeded with ``seed`` (so CPU and GPU runs see the same latents). Before
+    batch ``b`` the global RNG is seeded from ``(seed, b)`` (numpy ``SeedSequence``), so generators that draw
+    noise of their own are reproducible too; the caller's RNG state is restored afterwards (evaluating does not
+    change a training run's random stream), and so is a module's train/eval mode.
+
+    ``evaluator`` reuses an :class:`Evaluator` (its network and reference; it is reset first); otherwise one is
+    built from ``reference`` and ``evaluator_kwargs``. When it syncs under ``torch.distributed``, rank ``r`` of
+    ``W`` generates a contiguous block of the batches, so the values equal a single-process run (every rank
+    must call this). Raises ``ValueError`` for bad ``n``, ``batch_size``, ``seed`` or latent arguments.
     """
     if (latent_dim is None) == (latent_fn is None):
         raise ValueError("latent_dim, latent_fn: give exactly one")
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n: needs at least 2 samples, got {n!r}")
-    evaluator = Evaluator(reference=reference, device=device, **evaluator_kwargs)
-    rng = torch.Generator().manual_seed(seed)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n: needs an integer number of samples >= 2, got {n!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    if evaluator is None:
+        evaluator = Evaluator(reference=reference, device=device, **evaluator_kwargs)
+    elif reference is not None or evaluator_kwargs:
+        raise ValueError("evaluator: pass an Evaluator or the reference and its options, not both")
+    evaluator.reset()
+    starts = range(0, n, batch_size)
+    rank, world = rank_and_world_size() if resolve_sync(evaluator.sync) else (0, 1)
+    mine = range(rank * len(starts) // world, (rank + 1) * len(starts) // world)
     module = generator_fn if isinstance(generator_fn, torch.nn.Module) else None
     was_training = module.training if module is not None else False
     target = torch.device(device) if device is not None else _module_device(module)
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    latents = torch.Generator().manual_seed(seed)
     if module is not None:
         module.eval()
     try:
-        with torch.no_grad():
-            for start in range(0, n, batch_size):
+        with torch.random.fork_rng(devices=cuda_devices), torch.no_grad():
+            for b, start in enumerate(starts):
                 size = min(batch_size, n - start)
-                z = latent_fn(size, rng) if latent_fn is not None else torch.randn(size, latent_dim, generator=rng)
-                evaluator.update(generator_fn(z.to(target)))
+                z = latent_fn(size, latents) if latent_fn else torch.randn(size, latent_dim, generator=latents)
+                if b in mine:
+                    torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1, np.uint64)[0]))
+                    evaluator.update(generator_fn(z.to(target)))
     finally:
         if module is not None:
             module.train(was_training)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
 from ganmetrics.cli.all import all_command
 from ganmetrics.cli.options import ErrorReportingGroup
-
 from ganmetrics.metrics.bootstrap import fid_interval, kid_interval
 from ganmetrics.metrics.extrapolation import is_infinity
 from ganmetrics.metrics.frechet import fid_from_features

@@ -10,9 +10,9 @@ import numpy as np
 import ot
 import pytest
 from click.testing import CliRunner
-from ganmetrics.cli.main import main
 from pytorch_fid.fid_score import calculate_frechet_distance
 
+from ganmetrics.cli.main import main
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from ganmetrics.cli.main import main
 from PIL import Image
 from pytorch_fid import fid_score
 from pytorch_fid.inception import InceptionV3
 
+from ganmetrics.cli.main import main
 from ganmetrics.features.weights import FID_WEIGHTS_NAME
 from ganmetrics.inputs import RankDeficientWarning
 

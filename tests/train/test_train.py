@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from ganmetrics.cli.train import train_command
 from PIL import Image
 
+from ganmetrics.cli.train import train_command
 from ganmetrics.train import TrainConfig, read_records, train
 from ganmetrics.train import loop as loop_module
 from ganmetrics.train.data import MixtureSampler, ring
