@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
 
 from ganmetrics import __version__, keys
 from ganmetrics.cli.all import all_command
@@ -21,12 +22,14 @@ from ganmetrics.cli.options import (
     comparison,
     extraction_options,
     format_warning,
+    is_main_process,
     pair_features,
     report,
 )
 from ganmetrics.cli.ref import ref_group
 from ganmetrics.cli.train import train_command
 from ganmetrics.defaults import DEFAULTS
+from ganmetrics.distributed import init_from_environment
 from ganmetrics.inputs import InputLoader, frechet_between
 from ganmetrics.io.features_file import save_features
 from ganmetrics.metrics.frechet import FeatureStats
@@ -38,9 +41,15 @@ from ganmetrics.provenance import check_comparable
 
 @click.group(cls=ErrorReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ganmetrics")
-def main() -> None:
-    """Evaluate generative models: FID, IS, KID, MMD, Sinkhorn and EMD on image folders, zips or feature files."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Evaluate generative models: FID, IS, KID, MMD, Sinkhorn and EMD on image folders, zips or feature files.
+
+    Under ``torchrun --nproc_per_node=K`` each process extracts a disjoint shard of the images and rank 0 prints.
+    """
     warnings.formatwarning = format_warning
+    if init_from_environment():
+        ctx.call_on_close(torch.distributed.destroy_process_group)
 
 
 @main.command()
@@ -136,6 +145,8 @@ def stats(source: Path, output: Path, loader: InputLoader) -> None:
         raise click.BadParameter(f"{output}: the statistics file must end in .npz", param_hint="--output")
     side = loader.arrays(source, ("pool3",))
     feature_stats = FeatureStats.from_features(side.arrays["pool3"], side.label)
+    if not is_main_process():
+        return
     feature_stats.save(output, {**side.metadata, "command": command_line()})
     click.echo(f"wrote {output} (n={feature_stats.n}, dims={feature_stats.dims})", err=True)
 
@@ -154,6 +165,8 @@ def features(source: Path, output: Path, logits: bool, loader: InputLoader) -> N
     outputs = ("pool3", "logits_unbiased", "logits") if logits else ("pool3",)
     side = loader.arrays(source, outputs)
     arrays = {("features" if name == "pool3" else name): side.arrays[name] for name in outputs}
+    if not is_main_process():
+        return
     save_features(output, arrays, {**side.metadata, "command": command_line()})
     click.echo(f"wrote {output} ({side.arrays['pool3'].shape[0]} x {side.arrays['pool3'].shape[1]})", err=True)
 

@@ -14,6 +14,7 @@ import click
 
 from ganmetrics import keys
 from ganmetrics.defaults import DEFAULTS
+from ganmetrics.distributed import rank_and_world_size
 from ganmetrics.features.resize import RESIZE_MODES
 from ganmetrics.features.weights import WeightsNotFoundError
 from ganmetrics.inputs import ExtractionOptions, InputLoader
@@ -33,7 +34,13 @@ class ErrorReportingGroup(click.Group):
 
 
 def format_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
-    return f"Warning: {message}\n"
+    """One ``Warning: ...`` line, from the first process only under torchrun."""
+    return f"Warning: {message}\n" if is_main_process() else ""
+
+
+def is_main_process() -> bool:
+    """Whether this process prints and writes: always, except the ranks other than 0 under torchrun."""
+    return rank_and_world_size()[0] == 0
 
 
 def extraction_options(command: Callable) -> Callable:
@@ -78,6 +85,8 @@ def comparison(command: Callable) -> Callable:
 
 def report(result: dict[str, Any], as_json: bool) -> None:
     """Print the result: one JSON object, or a short human line (values first, then the sizes)."""
+    if not is_main_process():
+        return
     if as_json:
         click.echo(json.dumps(result))
         return

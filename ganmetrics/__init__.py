@@ -6,13 +6,19 @@ and the training-loop Evaluator.
 
 __version__ = "0.1.0"
 
-from ganmetrics.evaluate import Evaluator, evaluate_generator  # noqa: E402
+from ganmetrics.evaluate import EMD, FID, KID, MMD, Evaluator, InceptionScore, Sinkhorn, evaluate_generator  # noqa: E402
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference, fid_from_features, frechet_distance  # noqa: E402
 from ganmetrics.metrics.inception_score import inception_score  # noqa: E402
 from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased  # noqa: E402
 from ganmetrics.metrics.transport import emd, sinkhorn_distance  # noqa: E402
 
 __all__ = [
+    "EMD",
+    "FID",
+    "KID",
+    "MMD",
+    "InceptionScore",
+    "Sinkhorn",
     "Evaluator",
     "FeatureStats",
     "FrechetReference",

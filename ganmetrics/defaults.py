@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "sigma": None,
     # Ground metric for optimal transport (ot.dist names: "euclidean", "sqeuclidean", ...).
     "metric": "euclidean",
-    # Sinkhorn iteration limit and stopping threshold on the marginal violation (L1 norm).
+    # Sinkhorn iteration limit and stopping threshold on the marginal violation (L2 norm, as POT's stopThr).
     "max_iter": 10_000,
     "tol": 1e-9,
     # Largest cost matrix (in bytes) the exact EMD builds before refusing; override with max_bytes.

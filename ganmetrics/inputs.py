@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.features.extract import EXTRACTOR, extract_features
+from ganmetrics.distributed import extract_features_distributed
+from ganmetrics.features.extract import EXTRACTOR
 from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
@@ -87,7 +88,7 @@ class InputLoader:
         if is_image_source(source):
             model, sha256 = self._network()
             opts = self.options
-            extraction = extract_features(
+            extraction = extract_features_distributed(
                 source,
                 model=model,
                 resize=opts.resize,
