@@ -1,0 +1,86 @@
+"""Smoke test of the benchmark runner: every case runs at tiny sizes and writes its section of the results file.
+
+No timing is asserted (timings on a shared test machine mean nothing); the test keeps the runner, the peers'
+call signatures and the tables from rotting. The values are checked where the case defines an exact reference.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torchmetrics")
+pytest.importorskip("cleanfid")
+
+from bench import CASES, load_case  # noqa: E402
+from bench.__main__ import main  # noqa: E402
+from bench._harness import Config  # noqa: E402
+
+SMOKE = Config(scale="smoke", repeats=1, min_runs=1)
+
+
+@pytest.fixture(autouse=True)
+def _bench_work_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANMETRICS_BENCH_WORK", str(tmp_path_factory.getbasetemp() / "bench_work"))
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n != "e2e"])
+def test_case_runs_at_smoke_size_and_every_row_has_a_value(name: str) -> None:
+    tables = load_case(name).run(SMOKE)
+    assert tables
+    for table in tables:
+        for row in table.rows:
+            assert not row.error, f"{table.title}: {row.name} failed: {row.error}"
+            assert row.value is not None and math.isfinite(row.value), f"{table.title}: {row.name}"
+            assert not table.timed or len(row.times) == 1
+        assert table.markdown().count("\n|") == len(table.rows) + 1  # header separator + one line per row
+
+
+def test_frechet_case_ours_is_exact_on_rank_deficient_stats() -> None:
+    # The reference is the SVD nuclear norm of the centred cross-product (exact); ours must match it to float64
+    # round-off of a d = 64 problem (1e-12 relative), the bound the case exists to show.
+    _, low = load_case("frechet").run(SMOKE)
+    for row in low.rows:
+        if row.ours:
+            assert low.agreement(row) < 1e-12, row.name
+
+
+def test_kernel_case_deterministic_kid_matches_the_float64_formula() -> None:
+    # One subset holding every sample: no randomness; ours computes in float64, so 1e-10 relative (the peers, in
+    # float32, are only expected within ~1e-4).
+    _, exact, gaussian = load_case("kernel").run(SMOKE)
+    assert exact.agreement(exact.row("kid")) < 1e-10
+    assert gaussian.agreement(gaussian.row("mmd2_unbiased")) < 1e-10
+
+
+def test_e2e_case_runs_every_cli_and_features_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = load_case("e2e").run(SMOKE)
+    timed = [t for t in tables if t.timed]
+    assert len(timed) == 2
+    for table in timed:
+        for row in table.rows:
+            assert not row.error, f"{table.title}: {row.name} failed: {row.error}"
+        # Same weights and resize mode: FID agrees to float32 feature rounding (1e-5 relative is generous for
+        # features that agree to ~1e-5 absolute).
+        ours = next(r for r in table.rows if r.ours)
+        assert table.agreement(ours) < 1e-5
+    probe = next(t for t in tables if t.title.startswith("Feature agreement"))
+    # One thread on both sides: identical kernels; 1e-5 absolute is the parity tests' bound.
+    assert all(r.value < 1e-5 for r in probe.rows if "1 thread" in r.name)
+
+
+def test_runner_writes_a_section_per_case_and_keeps_other_sections(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    assert main(["transport", "--scale", "smoke", "--repeats", "1", "--output", str(results)]) == 0
+    assert main(["frechet", "--scale", "smoke", "--repeats", "1", "--output", str(results)]) == 0
+    text = results.read_text()
+    assert "<!-- case:transport -->" in text and "<!-- case:frechet -->" in text
+    assert text.index("case:frechet") < text.index("case:transport")  # case order, not run order
+    assert "load average" in text and "Versions:" in text
+
+
+def test_runner_refuses_an_unknown_case() -> None:
+    with pytest.raises(SystemExit):
+        main(["no-such-case", "--no-write"])
