@@ -35,7 +35,7 @@ def test_case_runs_at_smoke_size_and_every_row_has_a_value(name: str) -> None:
             assert not row.error, f"{table.title}: {row.name} failed: {row.error}"
             assert row.value is not None and math.isfinite(row.value), f"{table.title}: {row.name}"
             assert not table.timed or len(row.times) == 1
-        assert table.markdown().count("\n|") == len(table.rows) + 1  # header separator + one line per row
+        assert table.markdown().count("\n|") == len(table.rows) + 2  # header, separator, one line per row
 
 
 def test_frechet_case_ours_is_exact_on_rank_deficient_stats() -> None:
