@@ -45,6 +45,7 @@ class Impl:
     call: Callable[[], float | None]
     ours: bool = False
     note: str = ""
+    baseline: bool = False  # code written for the benchmark, shown for scale but not counted as a peer
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Row:
     name: str
     ours: bool
     note: str
+    baseline: bool = False
     times: list[float] = field(default_factory=list)
     value: float | None = None
     error: str = ""
@@ -78,7 +80,7 @@ class Table:
         return next(r for r in self.rows if r.name == name)
 
     def best_peer(self) -> Row | None:
-        peers = [r for r in self.rows if not r.ours and r.times]
+        peers = [r for r in self.rows if not r.ours and not r.baseline and r.times]
         return min(peers, key=lambda r: r.median) if peers else None
 
     def speedup(self, ours: str, peer: str | None = None) -> float:
@@ -144,7 +146,7 @@ def measure(title: str, impls: list[Impl], config: Config, *, reference_name: st
 
     An implementation that raises is recorded with its error and not run again.
     """
-    rows = [Row(i.name, i.ours, i.note) for i in impls]
+    rows = [Row(i.name, i.ours, i.note, i.baseline) for i in impls]
     spent = [0.0] * len(impls)
     for round_ in range(config.repeats):
         for k, (impl, row) in enumerate(zip(impls, rows, strict=True)):
