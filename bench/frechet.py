@@ -2,11 +2,11 @@
 
 Peers: pytorch-fid's ``calculate_frechet_distance`` and clean-fid's ``frechet_distance`` (``scipy.linalg.sqrtm``
 of ``Σ1 Σ2``), torchmetrics' ``_compute_fid`` (``torch.linalg.eigvals`` of ``Σ1 Σ2``), torch-fidelity's
-``fid_statistics_to_metric`` (``numpy.linalg.eigvals``); and, for scale but not counted as a peer, the
-symmetric route written here with numpy (``Σ1^½`` by ``eigh``, then the eigenvalues of ``Σ1^½ Σ2 Σ1^½``). Two tables: full-rank statistics (N > d; the reference
-is the numpy symmetric route, on which all agree to ~1e-12) and rank-deficient ones (N = 1,000 < d; the
-reference is exact: ``tr(Σ1^½ Σ2 Σ1^½)^½`` is the nuclear norm of ``X̃ Ỹᵀ / √((n1−1)(n2−1))`` with ``X̃, Ỹ`` the
-centred features, from numpy's SVD of that small matrix).
+``fid_statistics_to_metric`` (``numpy.linalg.eigvals``); and, for scale but not counted as a peer, the symmetric
+route written here with numpy (``Σ1^½`` by ``eigh``, then the eigenvalues of ``Σ1^½ Σ2 Σ1^½``). Two tables:
+full-rank statistics (N > d; the reference is the numpy symmetric route, on which all agree to ~1e-12) and
+rank-deficient ones (N = 1,000 < d; the reference is exact: ``tr(Σ1^½ Σ2 Σ1^½)^½`` is the nuclear norm of
+``X̃ Ỹᵀ / √((n1−1)(n2−1))`` with ``X̃, Ỹ`` the centred features, from numpy's SVD of that small matrix).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def _peers(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> 
         Impl("torch-fidelity", lambda: fid_statistics_to_metric(
             {"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}, False)["frechet_inception_distance"],
             note="numpy eigvals"),
-        Impl("numpy symmetric", lambda: numpy_symmetric(mu1, s1, mu2, s2), note="eigh, written here", baseline=True),
+        Impl("numpy symmetric", lambda: numpy_symmetric(mu1, s1, mu2, s2), note="eigh, written here",
+             baseline=True),
     ]
 
 
