@@ -22,6 +22,7 @@ Distributed evaluation (``torch.distributed`` initialised, more than one process
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats, sav
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
 from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
 
@@ -263,7 +265,7 @@ class Evaluator:
     Parameters
     ----------
     metrics
-        Names from ``METRICS``: ``fid``, ``is``, ``kid``, ``mmd``, ``sinkhorn``, ``emd``.
+        Names from ``METRICS``: ``fid``, ``is``, ``kid``, ``mmd``, ``sinkhorn``, ``emd``, ``prdc``.
     reference
         The reference side (unused by ``is``): a statistics npz (FID only), a feature file (.npy / .npz), an
         image folder or .zip, a tensor of images (N, 3, H, W) read like the generated ones, or with
@@ -635,7 +637,22 @@ class EMD(Metric):
         return {keys.EMD: cost, **cls._sizes(generated, reference)}
 
 
-METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (FID, InceptionScore, KID, MMD, Sinkhorn, EMD)}
+class PRDC(Metric):
+    """Precision and recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020) against the
+    reference features (k-NN manifolds, see ``ganmetrics.metrics.prdc``)."""
+
+    name = "prdc"
+    function = staticmethod(prdc)
+
+    @classmethod
+    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
+        result = prdc(reference.require_rows(cls.name), generated, **kwargs)
+        return {**dataclasses.asdict(result), **cls._sizes(generated, reference)}
+
+
+METRICS: dict[str, type[Metric]] = {
+    cls.name: cls for cls in (FID, InceptionScore, KID, MMD, Sinkhorn, EMD, PRDC)
+}
 _EVALUATOR_OPTIONS = frozenset(inspect.signature(Evaluator.__init__).parameters) - {
     "self", "metrics", "reference", "metric_kwargs"}
 

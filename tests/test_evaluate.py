@@ -71,6 +71,21 @@ def test_metric_object_equals_evaluator_of_one() -> None:
     assert (metric.compute()["kid_mean"], metric.compute()["kid_std"]) == expected
 
 
+def test_prdc_metric_object_equals_pure_function() -> None:
+    from ganmetrics.evaluate import PRDC
+    from ganmetrics.metrics.prdc import prdc
+
+    x, y = _features()
+    metric = PRDC(x, features="raw", k=3)
+    for batch in y.split(40):
+        metric.update(batch)
+    got = metric.compute()
+    expected = prdc(x, y, k=3)  # exact: the same function on the same float32 rows
+    assert (got["precision"], got["recall"], got["density"], got["coverage"]) == (
+        expected.precision, expected.recall, expected.density, expected.coverage)
+    assert (got["n1"], got["n2"]) == (120, 90)
+
+
 def test_reset_keeps_reference_and_forgets_samples() -> None:
     ev = _raw_evaluator()
     before, reference = ev.compute(), ev.reference
