@@ -124,6 +124,10 @@ def _timing_tables(n: int, size: int, config: Config) -> list[Table]:
             config, value_name="FID",
         )
         table.reference_name, table.reference = f"{peer} CLI", table.row(peer).value
+        if n <= 2048:
+            table.notes.append(
+                f"With {n} images per side the covariances are rank-deficient (N < 2048): the peers' FID is low by "
+                "~1e-6 relative from round-off (see the `frechet` case), which adds to the feature rounding here.")
         table.notes.append(f"Images per second end to end (2 × {n} images, median run): "
                            + ", ".join(f"{r.name} {2 * n / r.median:.1f}" for r in table.rows if r.times) + ".")
         tables.append(table)

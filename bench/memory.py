@@ -1,10 +1,11 @@
 """Case ``memory``: peak resident memory of FID statistics streamed over N feature vectors, for growing N.
 
 Each measurement runs in a fresh child process (``python -m bench.memory METHOD N D``), which imports everything
-first, records its peak RSS (``resource.getrusage``) as the baseline, then streams N seeded float32 features
+first, resets its peak-RSS mark (``/proc/self/clear_refs``; ``resource.getrusage`` where that is missing) and
+records its RSS as the baseline, then streams N seeded float32 features
 of dimension D in batches of 1,000 (as an extractor hands them over) into the method's accumulator and takes
-the mean and covariance. The value reported is the peak RSS above that baseline, so that it shows what the
-statistics cost, not what the imports cost. Methods:
+the mean and covariance. The value reported is the peak RSS (``VmHWM``) above that baseline, so that it
+shows what the statistics cost, not what the imports cost. Methods:
 
 - ours: ``FeatureStats.update`` per batch (O(d²) float64 state);
 - torchmetrics: ``FrechetInceptionDistance.update`` (float64 sums of x and x xᵀ, O(d²)) fed the features through
@@ -41,8 +42,30 @@ def _batches(n: int, d: int):  # noqa: ANN202 - a generator of float32 arrays
         yield rng.standard_normal((min(BATCH, n - start), d), dtype=np.float32) * scales + 0.5
 
 
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(float(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024  # kB
+
+
+def _reset_peak() -> float:
+    """Reset the peak-RSS mark to the current RSS and return that (MiB).
+
+    ``getrusage``'s ``ru_maxrss`` survives ``exec``: a child started from a large parent reports the parent's
+    peak. On Linux the process's own high-water mark ``VmHWM`` is reset by writing 5 to ``clear_refs``.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status_mib("VmRSS")
+    except OSError:  # not Linux: the rusage peak, which may include the parent's
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    try:
+        return _status_mib("VmHWM")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def child(method: str, n: int, d: int) -> dict[str, float]:
@@ -52,7 +75,7 @@ def child(method: str, n: int, d: int) -> dict[str, float]:
     from ganmetrics.metrics.frechet import FeatureStats
 
     torch.zeros(1).sum()
-    baseline = _peak_mib()
+    baseline = _reset_peak()
     start = time.perf_counter()
     if method == "ours":
         stats = FeatureStats(d)
