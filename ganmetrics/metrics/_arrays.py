@@ -6,6 +6,8 @@ the device of the input, so CUDA tensors are computed on the GPU and CPU inputs 
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -74,3 +76,12 @@ def as_weights(w: ArrayLike | None, n: int, name: str, device: torch.device, ato
     if abs(total - 1.0) > atol:
         raise ValueError(f"{name}: weights sum to {total!r}, not 1")
     return t
+
+
+def check_int(value: object, name: str, minimum: int) -> int:
+    """Return ``value`` if it is an integer ``>= minimum``; raise ``TypeError``/``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name}: must be at least {minimum}, got {value}")
+    return int(value)

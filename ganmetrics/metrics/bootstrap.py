@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
-from ganmetrics.metrics.mmd import _check_int, kid, mmd2_unbiased
+from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 
 RESAMPLE_MODES = ("both", "fake")
 
@@ -76,10 +76,10 @@ def bootstrap_interval(
     check_same_dims(x, y, ("real", "fake"))
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0.0 < level < 1.0:
         raise ValueError(f"level: the confidence level must be a number in (0, 1), got {level!r}")
-    resamples = _check_int(resamples, "resamples", 2)
+    resamples = check_int(resamples, "resamples", 2)
     if resample not in RESAMPLE_MODES:
         raise ValueError(f"resample: {resample!r} is not one of {', '.join(RESAMPLE_MODES)}")
-    generator = torch.Generator().manual_seed(_check_int(seed, "seed", 0))
+    generator = torch.Generator().manual_seed(check_int(seed, "seed", 0))
     values = []
     for _ in range(resamples):
         xb = x[torch.randint(x.shape[0], (x.shape[0],), generator=generator).to(x.device)] if resample == "both" else x

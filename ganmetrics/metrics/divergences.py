@@ -33,8 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples
-from ganmetrics.metrics.mmd import _check_int
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_int
 
 # The extent of a 2-D grid: ((x_lo, x_hi), (y_lo, y_hi)).
 Range2D = tuple[tuple[float, float], tuple[float, float]]
@@ -212,7 +211,7 @@ def histogram_2d(samples: ArrayLike, bins: int, range: Range2D) -> torch.Tensor:
     points = as_samples(samples, "samples", min_samples=1)
     if points.shape[1] != 2:
         raise ValueError(f"samples: expected 2 columns (x, y), got shape {tuple(points.shape)}")
-    bins = _check_int(bins, "bins", 1)
+    bins = check_int(bins, "bins", 1)
     index = []
     inside = torch.ones(points.shape[0], dtype=torch.bool, device=points.device)
     for axis, (lo, hi) in enumerate(_check_range(range)):
@@ -233,7 +232,7 @@ def grid_2d(bins: int, range: Range2D, device: torch.device | str | None = None)
     Evaluate a known density at ``grid_2d(bins, range).reshape(-1, 2)`` and reshape to ``(bins, bins)`` to compare
     it with ``histogram_2d`` of samples through any divergence here (both are normalised to sum 1 there).
     """
-    bins = _check_int(bins, "bins", 1)
+    bins = check_int(bins, "bins", 1)
     axes = []
     for lo, hi in _check_range(range):
         edges = _bin_edges(lo, hi, bins, torch.device(device) if device is not None else torch.device("cpu"))

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
 from ganmetrics.metrics.inception_score import inception_score
-from ganmetrics.metrics.mmd import _check_int
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,13 @@ def _extrapolate(
     Subsample of size N: ``torch.randperm(n, generator)[:N]`` (without replacement), with one CPU generator
     seeded with ``seed`` drawing a fresh permutation per size, smallest size first.
     """
-    points = _check_int(points, "points", 2)
-    min_size = _check_int(min_size, "min_size", 2)
-    seed = _check_int(seed, "seed", 0)
+    points = check_int(points, "points", 2)
+    min_size = check_int(min_size, "min_size", 2)
+    seed = check_int(seed, "seed", 0)
     if sizes is None:
         chosen = subsample_sizes(n, points, min_size)
     else:
-        chosen = tuple(sorted({_check_int(s, "sizes", 2) for s in sizes}))
+        chosen = tuple(sorted({check_int(s, "sizes", 2) for s in sizes}))
         if len(chosen) < 2 or chosen[-1] > n:
             raise ValueError(f"sizes: need at least two distinct sizes between 2 and {n}, got {list(sizes)}")
     generator = torch.Generator().manual_seed(seed)

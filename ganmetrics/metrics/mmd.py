@@ -22,7 +22,7 @@ from functools import partial
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
 
 Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -40,15 +40,6 @@ class MMDResult:
 
     mmd2: float
     sigma: float
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` if it is an integer ``>= minimum``; raise ``TypeError``/``ValueError`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: must be at least {minimum}, got {value}")
-    return int(value)
 
 
 def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -180,8 +171,8 @@ def mmd2_unbiased(
     x = as_samples(x, "x")
     y = as_samples(y, "y", device=x.device)
     check_same_dims(x, y, ("x", "y"))
-    chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    median_subsample = _check_int(median_subsample, "median_subsample", 2)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
+    median_subsample = check_int(median_subsample, "median_subsample", 2)
     if sigma is not None:
         if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
             raise TypeError(f"sigma: expected a real number or None, got {type(sigma).__name__}")
@@ -190,7 +181,7 @@ def mmd2_unbiased(
     center = (x.sum(dim=0) + y.sum(dim=0)) / (x.shape[0] + y.shape[0])
     x, y = x - center, y - center
     if sigma is None:
-        sigma = _median_pairwise_distance(x, y, median_subsample, _check_int(seed, "seed", 0))
+        sigma = _median_pairwise_distance(x, y, median_subsample, check_int(seed, "seed", 0))
         if sigma == 0.0:
             raise ValueError(
                 "x, y: the median pairwise distance of the pooled sample is 0 (more than half of the pairs "
@@ -262,9 +253,9 @@ def kid(
     x = as_samples(x, "x")
     y = as_samples(y, "y", device=x.device)
     check_same_dims(x, y, ("x", "y"))
-    subsets = _check_int(subsets, "subsets", 1)
-    subset_size = _check_int(subset_size, "subset_size", 2)
-    seed = _check_int(seed, "seed", 0)
+    subsets = check_int(subsets, "subsets", 1)
+    subset_size = check_int(subset_size, "subset_size", 2)
+    seed = check_int(seed, "seed", 0)
     n_x, n_y = x.shape[0], y.shape[0]
     if subset_size > min(n_x, n_y):
         raise ValueError(

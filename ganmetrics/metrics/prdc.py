@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_same_dims
-from ganmetrics.metrics.mmd import _check_int
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
 from ganmetrics.metrics.transport import cost_matrix
 
 
@@ -109,9 +108,9 @@ def prdc(
         ``real`` or ``fake`` is not 2-D, holds NaN/Inf or has too few rows for its radii; the feature dimensions
         differ; ``k``, ``density_k`` or ``chunk_size`` is below 1.
     """
-    k = _check_int(k, "k", 1)
-    density_k = _check_int(density_k, "density_k", 1)
-    chunk_size = _check_int(chunk_size, "chunk_size", 1)
+    k = check_int(k, "k", 1)
+    density_k = check_int(density_k, "density_k", 1)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
     x = as_samples(real, "real", min_samples=max(k, density_k) + 1)
     y = as_samples(fake, "fake", min_samples=k + 1, device=x.device)
     check_same_dims(x, y, ("real", "fake"))

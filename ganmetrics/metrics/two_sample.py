@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_same_dims
-from ganmetrics.metrics.mmd import _check_int, mmd2_unbiased
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
+from ganmetrics.metrics.mmd import mmd2_unbiased
 from ganmetrics.metrics.transport import cost_matrix
 
 # Permutations are processed in batches whose (N x batch) float64 indicator matrix stays below this many bytes.
@@ -84,9 +84,9 @@ def _permutation_statistics(
     xs = as_samples(x, "x")
     ys = as_samples(y, "y", device=xs.device)
     check_same_dims(xs, ys, ("x", "y"))
-    chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    permutations = _check_int(permutations, "permutations", 0)
-    seed = _check_int(seed, "seed", 0)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
+    permutations = check_int(permutations, "permutations", 0)
+    seed = check_int(seed, "seed", 0)
     sigma = mmd2_unbiased(xs, ys, sigma=sigma, seed=seed).sigma
     z = torch.cat([xs, ys])
     big_n, m, n = z.shape[0], xs.shape[0], ys.shape[0]
@@ -171,7 +171,7 @@ def mmd_permutation_test(
     Raises ``TypeError``/``ValueError`` as ``mmd2_unbiased`` (inputs named ``x``, ``y``), and for
     ``permutations < 1``.
     """
-    permutations = _check_int(permutations, "permutations", 1)
+    permutations = check_int(permutations, "permutations", 1)
     stats, sigma, std_error = _permutation_statistics(x, y, sigma, permutations, seed, chunk_size)
     p_value = (1 + int((stats[1:] >= stats[0]).sum())) / (1 + permutations)
     return MMDTestResult(
