@@ -79,7 +79,9 @@ def image_folder(n: int, size: int, seed: int) -> Path:
 
 def _run(args: list[str], pattern: str) -> float:
     env = {**os.environ, "TORCH_HOME": str(work_dir() / "torch_home")}
-    out = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    # Run outside the checkout: with the repository root as the working directory, "-m ganmetrics.cli.main" would
+    # import the source folder, where the command line package is not laid out as installed.
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=False, cwd=work_dir())
     if out.returncode != 0:
         raise RuntimeError(f"{args[2]} exited {out.returncode}: {out.stderr.strip().splitlines()[-1:]}")
     match = re.search(pattern, out.stdout)

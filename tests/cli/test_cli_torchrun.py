@@ -27,19 +27,20 @@ def _folder(path: Path, seed: int) -> Path:
     return path
 
 
-def _run(args: list[str], distributed: bool) -> subprocess.CompletedProcess:
+def _run(args: list[str], distributed: bool, cwd: Path) -> subprocess.CompletedProcess:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     command = [*(launcher if distributed else [sys.executable]), "-m", "ganmetrics.cli.main", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    # cwd outside the checkout, so "-m ganmetrics.cli.main" imports the installed package, not the source folder.
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False, cwd=cwd)
 
 
 def test_fid_and_stats_under_torchrun_equal_the_single_process_run(tmp_path: Path, fid_weights: Path) -> None:
     real, fake = _folder(tmp_path / "real", 1), _folder(tmp_path / "fake", 2)
     common = ["--weights", str(fid_weights), "--num-workers", "0", "--quiet"]
-    single = _run(["fid", str(real), str(fake), "--json", *common], distributed=False)
+    single = _run(["fid", str(real), str(fake), "--json", *common], distributed=False, cwd=tmp_path)
     assert single.returncode == 0, single.stderr
-    both = _run(["fid", str(real), str(fake), "--json", *common], distributed=True)
+    both = _run(["fid", str(real), str(fake), "--json", *common], distributed=True, cwd=tmp_path)
     assert both.returncode == 0, both.stderr
     results = [json.loads(line) for line in both.stdout.splitlines() if line.startswith("{")]
     assert len(results) == 1  # rank 0 alone prints
@@ -48,6 +49,6 @@ def test_fid_and_stats_under_torchrun_equal_the_single_process_run(tmp_path: Pat
     assert (results[0]["n1"], results[0]["n2"]) == (N_IMAGES, N_IMAGES)
 
     out = tmp_path / "real_stats.npz"
-    written = _run(["stats", str(real), "-o", str(out), *common], distributed=True)
+    written = _run(["stats", str(real), "-o", str(out), *common], distributed=True, cwd=tmp_path)
     assert written.returncode == 0, written.stderr
     assert int(np.load(out)["n"]) == N_IMAGES  # every file once across the shards, no padding duplicates
