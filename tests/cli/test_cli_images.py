@@ -111,7 +111,7 @@ def test_inception_score_of_folder_equals_original_definition_on_pool3_times_w(
     # sorted-file order, exp(mean KL(p(y|x) || p(y))) per split, std with ddof 0. pool3 from pytorch-fid's model.
     model = InceptionV3([3], use_fid_inception=True).eval()
     files = sorted(real.glob("*.png"))
-    images = torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))).permute(2, 0, 1) for f in files])
+    images = torch.stack([torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1) for f in files])
     with torch.no_grad():
         pool3 = model(images.float() / 255)[0].squeeze(-1).squeeze(-1).double().numpy()
     weight = torch.load(fid_weights, map_location="cpu")["fc.weight"].double().numpy()
