@@ -136,6 +136,7 @@ def measure(
     metric: str,
     samples: Input,
     reference: Input | None = None,
+    /,
     *,
     loader: InputLoader | None = None,
     allow_mismatch: bool = False,
@@ -144,7 +145,8 @@ def measure(
     """Return ``metric`` (a key of ``CRITERIA``) of ``samples`` against ``reference``, with both provenances.
 
     ``samples`` and ``reference`` are paths (``ref:NAME`` included) or (N, d) feature arrays; for ``"is"`` the
-    samples are logits and ``reference`` must be None. ``options`` go to the metric function. ``loader`` turns
+    samples are logits and ``reference`` must be None. ``options`` go to the metric function (the first three
+    parameters are positional-only, so an OT ground ``metric=`` option reaches the function). ``loader`` turns
     image inputs into features (default: an ``InputLoader`` without a progress bar).
 
     Raises ``ValueError`` for an unknown metric or option, a missing or superfluous reference, and what the
