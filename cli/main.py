@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import click
 import torch
 
-from ganmetrics import __version__, keys
+from ganmetrics import __version__
 from ganmetrics.cli.all import all_command
 from ganmetrics.cli.check import check_command
 from ganmetrics.cli.options import (
@@ -23,20 +22,16 @@ from ganmetrics.cli.options import (
     extraction_options,
     format_warning,
     is_main_process,
-    pair_features,
-    report,
+    report_measurement,
 )
 from ganmetrics.cli.ref import ref_group
 from ganmetrics.cli.train import train_command
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import init_from_environment
-from ganmetrics.inputs import InputLoader, frechet_between
+from ganmetrics.inputs import InputLoader
 from ganmetrics.io.features_file import save_features
 from ganmetrics.metrics.frechet import FeatureStats
-from ganmetrics.metrics.inception_score import inception_score
-from ganmetrics.metrics.mmd import kid, mmd2_unbiased
-from ganmetrics.metrics.transport import METRICS, emd, sinkhorn_distance
-from ganmetrics.provenance import check_comparable
+from ganmetrics.metrics.transport import METRICS
 
 
 @click.group(cls=ErrorReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,14 +52,7 @@ def main(ctx: click.Context) -> None:
 @extraction_options
 def fid(first: Path, second: Path, as_json: bool, allow_mismatch: bool, loader: InputLoader) -> None:
     """Fréchet Inception Distance between FIRST and SECOND (folders, zips, feature or stats files)."""
-    stats1, meta1 = loader.stats(first)
-    stats2, meta2 = loader.stats(second)
-    differing = check_comparable(meta1, meta2, (str(first), str(second)), allow_mismatch)
-    result: dict[str, Any] = {keys.FID: frechet_between(stats1, stats2),
-                              keys.N1: meta1.get("n"), keys.N2: meta2.get("n"), keys.DIMS: meta1["dims"]}
-    if differing:
-        result["mismatch_allowed"] = differing
-    report(result, as_json)
+    report_measurement("fid", first, second, as_json, loader, allow_mismatch)
 
 
 @main.command("is")
@@ -74,11 +62,7 @@ def fid(first: Path, second: Path, as_json: bool, allow_mismatch: bool, loader: 
 @extraction_options
 def inception_score_command(first: Path, splits: int, as_json: bool, loader: InputLoader) -> None:
     """Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits')."""
-    side = loader.arrays(first, ("logits_unbiased",))
-    logits = side.arrays["logits_unbiased"]
-    mean, std = inception_score(logits, splits=splits)
-    report({keys.IS_MEAN: mean, keys.IS_STD: std, keys.N1: int(logits.shape[0]),
-             keys.DIMS: int(logits.shape[1])}, as_json)
+    report_measurement("is", first, None, as_json, loader, splits=splits)
 
 
 @main.command("kid")
@@ -90,9 +74,8 @@ def inception_score_command(first: Path, splits: int, as_json: bool, loader: Inp
 def kid_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, subsets: int, subset_size: int,
                 seed: int, loader: InputLoader) -> None:
     """Kernel Inception Distance (cubic polynomial kernel, seeded random subsets)."""
-    x, y, info = pair_features(loader, first, second, allow_mismatch)
-    mean, std = kid(x, y, subsets=subsets, subset_size=subset_size, seed=seed)
-    report({keys.KID_MEAN: mean, keys.KID_STD: std, **info}, as_json)
+    report_measurement("kid", first, second, as_json, loader, allow_mismatch, subsets=subsets,
+                       subset_size=subset_size, seed=seed)
 
 
 @main.command()
@@ -103,9 +86,7 @@ def kid_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, 
 def mmd(first: Path, second: Path, as_json: bool, allow_mismatch: bool, sigma: float | None, seed: int,
         loader: InputLoader) -> None:
     """Unbiased Gaussian-kernel MMD² (and the bandwidth used)."""
-    x, y, info = pair_features(loader, first, second, allow_mismatch)
-    result = mmd2_unbiased(x, y, sigma=sigma, seed=seed)
-    report({keys.MMD2: result.mmd2, keys.SIGMA: result.sigma, **info}, as_json)
+    report_measurement("mmd", first, second, as_json, loader, allow_mismatch, sigma=sigma, seed=seed)
 
 
 @main.command()
@@ -118,9 +99,8 @@ def mmd(first: Path, second: Path, as_json: bool, allow_mismatch: bool, sigma: f
 def sinkhorn(first: Path, second: Path, as_json: bool, allow_mismatch: bool, reg: float, metric: str, max_iter: int,
              tol: float, loader: InputLoader) -> None:
     """Entropic optimal-transport cost <P, C> (log-domain Sinkhorn)."""
-    x, y, info = pair_features(loader, first, second, allow_mismatch)
-    value = sinkhorn_distance(x, y, reg, metric=metric, max_iter=max_iter, tol=tol)
-    report({keys.SINKHORN: value, **info}, as_json)
+    report_measurement("sinkhorn", first, second, as_json, loader, allow_mismatch, reg=reg, metric=metric,
+                       max_iter=max_iter, tol=tol)
 
 
 @main.command("emd")
@@ -130,8 +110,7 @@ def sinkhorn(first: Path, second: Path, as_json: bool, allow_mismatch: bool, reg
 def emd_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, metric: str,
                 loader: InputLoader) -> None:
     """Exact earth mover's distance (network simplex) between the two samples."""
-    x, y, info = pair_features(loader, first, second, allow_mismatch)
-    report({keys.EMD: emd(x, y, metric=metric), **info}, as_json)
+    report_measurement("emd", first, second, as_json, loader, allow_mismatch, metric=metric)
 
 
 @main.command()

@@ -13,12 +13,12 @@ from typing import Any
 import click
 
 from ganmetrics import keys
+from ganmetrics.checks import measure
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import rank_and_world_size
 from ganmetrics.features.resize import RESIZE_MODES
 from ganmetrics.features.weights import WeightsNotFoundError
 from ganmetrics.inputs import ExtractionOptions, InputLoader
-from ganmetrics.provenance import check_comparable
 
 USER_ERRORS = (ValueError, TypeError, OSError, WeightsNotFoundError)
 
@@ -100,16 +100,20 @@ def human(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def pair_features(loader: InputLoader, first: Path, second: Path, allow_mismatch: bool
-                   ) -> tuple[Any, Any, dict[str, Any]]:
-    """Return pool3 features of both inputs and the size fields, after the comparability check."""
-    a, b = loader.arrays(first, ("pool3",)), loader.arrays(second, ("pool3",))
-    differing = check_comparable(a.metadata, b.metadata, (a.label, b.label), allow_mismatch)
-    x, y = a.arrays["pool3"], b.arrays["pool3"]
-    info = {keys.N1: int(x.shape[0]), keys.N2: int(y.shape[0]), keys.DIMS: int(x.shape[1])}
-    if differing:
-        info["mismatch_allowed"] = differing
-    return x, y, info
+def report_measurement(name: str, first: Path, second: Path | None, as_json: bool, loader: InputLoader,
+                       allow_mismatch: bool = False, **options: Any) -> None:
+    """Measure the metric ``name`` of SECOND against FIRST (or of FIRST alone for IS) and print it.
+
+    The measurement is ``ganmetrics.checks.measure``, the one path from inputs to values that ``ganmetrics
+    check`` and the ``assert_*`` helpers use too; an allowed provenance mismatch is recorded in the output.
+    """
+    samples, reference = (first, None) if second is None else (second, first)
+    measurement = measure(name, samples, reference, loader=loader, allow_mismatch=allow_mismatch, **options)
+    result = dict(measurement.values)
+    if measurement.mismatch_allowed:
+        result["mismatch_allowed"] = measurement.mismatch_allowed
+    report(result, as_json)
+
 
 
 def command_line() -> str:
