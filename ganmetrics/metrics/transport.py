@@ -16,7 +16,7 @@ import ot
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, as_weights, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, as_weights, check_same_dims
 
 METRICS = ("euclidean", "sqeuclidean")
 
@@ -25,7 +25,8 @@ METRICS = ("euclidean", "sqeuclidean")
 _CANCELLATION = 1e-4
 # Sinkhorn scalings are kept within [exp(-_ABSORB), exp(_ABSORB)]; beyond, they are absorbed into the potentials.
 _ABSORB = 50.0
-# Sinkhorn iterations between convergence checks (each check synchronises with the device).
+# Sinkhorn iterations between convergence checks off the CPU (each check synchronises with the device); on the
+# CPU every iteration is checked, at the cost of two vector operations.
 _CHECK_EVERY = 10
 
 
@@ -44,19 +45,22 @@ def cost_matrix(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
     from coordinate differences. Every entry therefore has a relative error of order ``1e-12`` or better, and
     identical points get a cost of exactly 0. Inputs are float64 (n, d) and (m, d) tensors on one device.
     """
-    centre = torch.cat([x, y]).mean(dim=0)
+    centre = (x.sum(dim=0) + y.sum(dim=0)) / (x.shape[0] + y.shape[0])
     x = x - centre
     y = y - centre
-    x2 = (x * x).sum(dim=1)
-    y2 = (y * y).sum(dim=1)
-    scale = x2[:, None] + y2[None, :]
-    sq = torch.addmm(scale, x, y.T, alpha=-2.0)
-    rows, cols = torch.nonzero(sq < scale.mul_(_CANCELLATION), as_tuple=True)
-    chunk = max(1, 2**24 // x.shape[1])
-    for start in range(0, rows.numel(), chunk):
-        r, c = rows[start : start + chunk], cols[start : start + chunk]
-        sq[r, c] = ((x[r] - y[c]) ** 2).sum(dim=1)
-    sq.clamp_(min=0.0)
+    x2 = torch.einsum("ij,ij->i", x, x)
+    y2 = torch.einsum("ij,ij->i", y, y)
+    sq = torch.addmm(x2[:, None], x, y.T, alpha=-2.0).add_(y2)
+    # Every entry at or above _CANCELLATION * (max |x_i|^2 + max |y_j|^2) is kept (one pass, no n x m temporary);
+    # otherwise the per-entry test picks the entries to recompute. Kept entries are >= 0 and recomputed ones
+    # are sums of squares, so no entry is negative.
+    if float(sq.amin()) < _CANCELLATION * float(x2.max() + y2.max()):
+        scale = x2[:, None] + y2[None, :]
+        rows, cols = torch.nonzero(sq < scale.mul_(_CANCELLATION), as_tuple=True)
+        chunk = max(1, 2**24 // x.shape[1])
+        for start in range(0, rows.numel(), chunk):
+            r, c = rows[start : start + chunk], cols[start : start + chunk]
+            sq[r, c] = ((x[r] - y[c]) ** 2).sum(dim=1)
     return sq.sqrt_() if metric == "euclidean" else sq
 
 
@@ -65,16 +69,101 @@ def _check_metric(metric: str) -> None:
         raise ValueError(f"metric: {metric!r} is not supported; choose one of {', '.join(METRICS)}")
 
 
-def _measure(
-    points: torch.Tensor, weights: ArrayLike | None, name: str, weights_name: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the support points with positive weight and their weights normalised to sum exactly to 1."""
-    w = as_weights(weights, points.shape[0], weights_name, device=points.device)
+def _support(
+    weights: ArrayLike | None, n: int, name: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Return the positive weights normalised to sum exactly to 1 and their indices (None when all are kept).
+
+    ``as_weights`` has checked that the weights sum to 1, so at least one is positive.
+    """
+    w = as_weights(weights, n, name, device=device)
     keep = w > 0
-    if not bool(keep.any()):
-        raise ValueError(f"{weights_name}: all weights of {name} are zero")
+    if bool(keep.all()):
+        return w / w.sum(), None
     w = w[keep]
-    return points[keep], w / w.sum()
+    return w / w.sum(), torch.nonzero(keep)[:, 0]
+
+
+def _measure(points: torch.Tensor, weights: ArrayLike | None, weights_name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the support points with positive weight and their weights normalised to sum exactly to 1."""
+    w, kept = _support(weights, points.shape[0], weights_name, points.device)
+    return (points if kept is None else points[kept]), w
+
+
+def _check_solver_options(reg: float, max_iter: int, tol: float) -> None:
+    if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not math.isfinite(reg) or reg <= 0:
+        raise ValueError(f"reg: the entropic regularisation must be a finite number > 0, got {reg!r}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter: must be at least 1, got {max_iter!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol: must be >= 0, got {tol!r}")
+
+
+def sinkhorn_from_cost(
+    C: ArrayLike,
+    reg: float,
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    max_iter: int = DEFAULTS["max_iter"],
+    tol: float = DEFAULTS["tol"],
+) -> float:
+    r"""Return the transport cost ``<P, C>`` of the entropic optimal plan ``P`` for a given cost matrix ``C``.
+
+    .. math::
+
+        P = \arg\min_{P \ge 0,\; P 1 = a,\; P^T 1 = b} \langle P, C\rangle
+            + \varepsilon \sum_{ij} P_{ij} (\log P_{ij} - 1),
+        \qquad \text{returned value } \langle P, C \rangle = \sum_{ij} P_{ij} C_{ij}
+
+    (Cuturi 2013, "Sinkhorn distances", eq. (2); the value is the "dual-Sinkhorn divergence" ``d_M^lambda``
+    without the entropy term). ``P = diag(e^{f/eps}) K diag(e^{g/eps})`` with ``K = exp(-C/eps)`` is found by
+    the Sinkhorn-Knopp alternating scalings; at convergence the value equals POT's ``ot.sinkhorn2(a, b, C,
+    reg)`` and ``ot.sinkhorn2(..., method="sinkhorn_log")`` on the same matrix.
+
+    The iterations run in the log domain with absorption (Schmitzer 2019, "Stabilized sparse scaling
+    algorithms for entropy regularized transport problems", Algorithm 2; Chizat et al. 2018): the potentials
+    ``f, g`` are kept separately and the scalings multiply the stabilised kernel ``exp((f_i + g_j - C_ij)/eps)``
+    by cheap matrix-vector products. The potentials start at ``f_i = min_j C_ij``, ``g = 0``, so that every row
+    of the kernel holds an entry 1. When a scaling leaves ``[e^-50, e^50]`` or stops being finite (where
+    ``exp(-C/eps)`` underflows: large costs, small ``eps``), the last good scalings are absorbed into ``f, g``
+    and a Sinkhorn iteration is made exactly in the log domain (``logsumexp``), so the result stays finite and
+    accurate where plain Sinkhorn-Knopp returns NaN. Convergence is checked on the L2 (Euclidean) norm of the
+    column-marginal violation, ``|P^T 1 - b|_2 <= tol``, POT's ``stopThr`` rule (rows are exact after each
+    iteration), after every iteration on the CPU (where the check costs nothing next to the matrix-vector
+    products) and every 10 on other devices (each check synchronises with the device); POT checks every 10,
+    so it may run up to 9 iterations more to the same criterion. Zero-weight rows and columns carry no mass and
+    are dropped. ``C`` is not modified; one work matrix of its size is allocated.
+
+    Parameters
+    ----------
+    C : (n, m) ground costs ``C_ij`` (numpy or torch, any device; computed in float64 on ``C``'s device). Any
+        finite real costs are accepted, as by POT.
+    reg : the entropic regularisation ``eps > 0``, in the units of ``C``.
+    a, b : weights of the rows and of the columns (non-negative, summing to 1); uniform ``1/n`` and ``1/m`` when
+        None.
+    max_iter : iteration limit; tol : stopping threshold on the L2 marginal violation (POT's ``stopThr``).
+
+    Raises
+    ------
+    ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
+        ``C`` not 2-D, empty or holding NaN/Inf, and invalid weights (wrong length for ``C``'s rows or columns,
+        negative, not summing to 1 or all zero; see ``as_weights``).
+    TypeError : ``C`` or weights that are not numpy arrays or torch tensors.
+
+    Warns
+    -----
+    ConvergenceWarning : when ``max_iter`` iterations end with the marginal violation above ``tol``; the value
+        returned is then the cost of the last (finite) iterate.
+    """
+    _check_solver_options(reg, max_iter, tol)
+    Ct = as_float64(C, "C", ndim=2)
+    at, rows = _support(a, Ct.shape[0], "a", Ct.device)
+    bt, cols = _support(b, Ct.shape[1], "b", Ct.device)
+    if rows is not None:
+        Ct = Ct[rows]
+    if cols is not None:
+        Ct = Ct[:, cols]
+    return _sinkhorn_value(Ct, at, bt, float(reg), max_iter, tol)
 
 
 def sinkhorn_distance(
@@ -87,28 +176,17 @@ def sinkhorn_distance(
     max_iter: int = DEFAULTS["max_iter"],
     tol: float = DEFAULTS["tol"],
 ) -> float:
-    r"""Return the transport cost ``<P, C>`` of the entropic optimal plan ``P`` between two weighted samples.
+    r"""Return the entropic transport cost ``<P, C>`` between two weighted samples (``sinkhorn_from_cost`` on C).
 
     .. math::
 
-        P = \arg\min_{P \ge 0,\; P 1 = a,\; P^T 1 = b} \langle P, C\rangle
-            + \varepsilon \sum_{ij} P_{ij} (\log P_{ij} - 1),
-        \qquad \text{returned value } \langle P, C \rangle = \sum_{ij} P_{ij} C_{ij}
+        C_{ij} = |x_i - y_j| \text{ ("euclidean") or } |x_i - y_j|^2 \text{ ("sqeuclidean")}, \qquad
+        \text{value} = \langle P, C \rangle \text{ of the entropic plan } P \text{ (see sinkhorn\_from\_cost)}
 
-    (Cuturi 2013, "Sinkhorn distances", eq. (2); the value is the "dual-Sinkhorn divergence" ``d_M^lambda``
-    without the entropy term). ``P = diag(e^{f/eps}) K diag(e^{g/eps})`` with ``K = exp(-C/eps)`` is found by
-    the Sinkhorn-Knopp alternating scalings, and the value equals POT's ``ot.sinkhorn2(a, b, ot.dist(x, y,
-    metric), reg)`` and ``ot.sinkhorn2(..., method="sinkhorn_log")`` at convergence.
-
-    The iterations run in the log domain with absorption (Schmitzer 2019, "Stabilized sparse scaling
-    algorithms for entropy regularized transport problems", Algorithm 2; Chizat et al. 2018): the potentials
-    ``f, g`` are kept separately and the scalings multiply the stabilised kernel ``exp((f_i + g_j - C_ij)/eps)``
-    by cheap matrix-vector products. When a scaling leaves ``[e^-50, e^50]`` or stops being finite (where
-    ``exp(-C/eps)`` underflows: large feature norms, small ``eps``), the last good scalings are absorbed into
-    ``f, g`` and a Sinkhorn iteration is made exactly in the log domain (``logsumexp``), so the result stays
-    finite and accurate where plain Sinkhorn-Knopp returns NaN. Convergence is checked every 10 iterations on
-    the L2 (Euclidean) norm of the column-marginal violation, ``|P^T 1 - b|_2 <= tol``, exactly POT's
-    ``stopThr`` rule (rows are exact after each iteration). Zero-weight points carry no mass and are dropped.
+    The cost matrix is built by ``cost_matrix`` (POT's ``ot.dist(x, y, metric)``, computed more accurately) and
+    the plan found by the log-stabilised Sinkhorn iterations described in ``sinkhorn_from_cost``; the value
+    equals POT's ``ot.sinkhorn2(a, b, ot.dist(x, y, metric), reg)`` (methods ``"sinkhorn"`` and
+    ``"sinkhorn_log"``) at convergence. Zero-weight points carry no mass and are dropped.
 
     Parameters
     ----------
@@ -130,49 +208,55 @@ def sinkhorn_distance(
     ConvergenceWarning : when ``max_iter`` iterations end with the marginal violation above ``tol``; the value
         returned is then the cost of the last (finite) iterate.
     """
-    if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not math.isfinite(reg) or reg <= 0:
-        raise ValueError(f"reg: the entropic regularisation must be a finite number > 0, got {reg!r}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter: must be at least 1, got {max_iter!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol: must be >= 0, got {tol!r}")
+    _check_solver_options(reg, max_iter, tol)
     _check_metric(metric)
     xt = as_samples(x, "x", min_samples=1)
     yt = as_samples(y, "y", min_samples=1, device=xt.device)
     check_same_dims(xt, yt, ("x", "y"))
-    xt, at = _measure(xt, a, "x", "a")
-    yt, bt = _measure(yt, b, "y", "b")
-    C = cost_matrix(xt, yt, metric)
-    largest = float(C.max())
-    if not math.isfinite(largest / reg):
-        raise ValueError(f"reg: {reg!r} is too small for costs up to {largest:.3g} (C / reg overflows float64)")
-    cost, iterations, error = _sinkhorn(C, at, bt, float(reg), max_iter, tol)
+    xt, at = _measure(xt, a, "a")
+    yt, bt = _measure(yt, b, "b")
+    return _sinkhorn_value(cost_matrix(xt, yt, metric), at, bt, float(reg), max_iter, tol)
+
+
+def _sinkhorn_value(C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float, max_iter: int, tol: float) -> float:
+    """Return ``<P, C>`` of the entropic plan (validated inputs, positive weights), warning if not converged.
+
+    Called directly by the public functions, so that the warning points at the user's call (stacklevel 3).
+    """
+    low, high = torch.aminmax(C)
+    largest = max(-float(low), float(high))
+    if not math.isfinite(largest / eps):
+        raise ValueError(f"reg: {eps!r} is too small for costs up to {largest:.3g} (C / reg overflows float64)")
+    check_every = 1 if C.device.type == "cpu" else _CHECK_EVERY
+    cost, iterations, error = _sinkhorn(C, a, b, eps, max_iter, tol, check_every)
     if error > tol:
         warnings.warn(
-            f"sinkhorn_distance: no convergence after {iterations} iterations (max_iter={max_iter}): the L2 "
-            f"marginal error is {error:.3g} > tol={tol:.3g}; the returned cost is that of an approximate plan. "
-            "Raise max_iter or reg.",
+            f"Sinkhorn: no convergence after {iterations} iterations (max_iter={max_iter}): the L2 marginal error "
+            f"is {error:.3g} > tol={tol:.3g}; the returned cost is that of an approximate plan. Raise max_iter or "
+            "reg.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return cost
 
 
 def _sinkhorn(
-    C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float, max_iter: int, tol: float
+    C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float, max_iter: int, tol: float, check_every: int
 ) -> tuple[float, int, float]:
-    """Return ``(<P, C>, iterations, L2 marginal error)`` of log-stabilised Sinkhorn-Knopp (see the caller)."""
+    """Return ``(<P, C>, iterations, L2 marginal error)`` of log-stabilised Sinkhorn-Knopp (see
+    ``sinkhorn_from_cost``), checking convergence every ``check_every`` iterations at most. ``C`` is read only;
+    the kernel lives in one work matrix ``K``."""
     log_a, log_b = a.log(), b.log()
-    C /= eps  # in place: the cost in units of eps; potentials below are in the same units
-    # Start from the row-normalised kernel (an exact log-domain update of f with g = 0), so that no row of the
-    # stabilised kernel underflows and every plan below has the row marginal a.
-    f = log_a - torch.logsumexp(-C, dim=1)
+    inv_eps = 1.0 / eps
+    # Potentials in units of eps. f_i = min_j C_ij / eps puts an entry 1 in every row of the stabilised kernel.
+    f = C.amin(dim=1).mul_(inv_eps)
     g = torch.zeros_like(b)
+    K = torch.empty_like(C)
     low, high = math.exp(-_ABSORB), math.exp(_ABSORB)
-    iterations, block = 0, _CHECK_EVERY
+    iterations, block = 0, check_every
     while True:
         # Stabilised kernel exp(f_i + g_j - C_ij / eps): the current plan, with scalings u = v = 1.
-        K = torch.sub(f[:, None], C).add_(g).exp_()
+        torch.sub(f[:, None], C, alpha=inv_eps, out=K).add_(g).exp_()
         u, v = torch.ones_like(a), torch.ones_like(b)
         Ktu = K.T @ u
         error = float(torch.linalg.vector_norm(Ktu - b))
@@ -190,15 +274,15 @@ def _sinkhorn(
             u, v, Ktu = u_new, v_new, Ktu_new
             iterations += steps
             error = float(torch.linalg.vector_norm(v * Ktu - b))
-            block = min(_CHECK_EVERY, 2 * block)
+            block = min(check_every, 2 * block)
         else:
-            return eps * float(u @ (K.mul_(C) @ v)), iterations, error
+            return float(u @ (K.mul_(C) @ v)), iterations, error
         # A scaling left the safe range (or overflowed): absorb the last good one into the potentials and make
         # one exact log-domain iteration, which also moves the potentials on where the stabilised kernel
-        # underflows.
+        # underflows. K serves as the work matrix of the logsumexps.
         f = f + u.log()
-        g = log_b - torch.logsumexp(f[:, None] - C, dim=0)
-        f = log_a - torch.logsumexp(g[None, :] - C, dim=1)
+        g = log_b - torch.logsumexp(torch.sub(f[:, None], C, alpha=inv_eps, out=K), dim=0)
+        f = log_a - torch.logsumexp(torch.sub(g[None, :], C, alpha=inv_eps, out=K), dim=1)
         iterations += 1
 
 
@@ -260,8 +344,8 @@ def emd(
     xt = _as_points(x, "x")
     yt = _as_points(y, "y", device=xt.device)
     check_same_dims(xt, yt, ("x", "y"))
-    xt, at = _measure(xt, a, "x", "a")
-    yt, bt = _measure(yt, b, "y", "b")
+    xt, at = _measure(xt, a, "a")
+    yt, bt = _measure(yt, b, "b")
     if xt.shape[1] == 1 and metric == "euclidean":
         return _emd_1d(xt[:, 0], yt[:, 0], at, bt)
     n, m = xt.shape[0], yt.shape[0]

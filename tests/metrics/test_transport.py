@@ -17,7 +17,14 @@ from hypothesis.extra.numpy import arrays
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from ganmetrics.metrics.transport import ConvergenceWarning, cost_matrix, emd, sinkhorn_distance
+from ganmetrics.metrics.transport import (
+    ConvergenceWarning,
+    _sinkhorn,
+    cost_matrix,
+    emd,
+    sinkhorn_distance,
+    sinkhorn_from_cost,
+)
 
 METRICS = ["euclidean", "sqeuclidean"]
 
@@ -160,6 +167,91 @@ def test_sinkhorn_and_emd_on_cuda_match_cpu() -> None:
     on_cpu = sinkhorn_distance(x, y, 0.2, tol=1e-12)
     assert sinkhorn_distance(xc, yc, 0.2, tol=1e-12) == pytest.approx(on_cpu, rel=1e-11)
     assert emd(xc, yc) == pytest.approx(emd(x, y), rel=1e-11)
+
+
+# ------------------------------------------------------------------------------------- sinkhorn on a cost matrix
+
+
+@pytest.mark.parametrize("reg", [1.0, 0.1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sinkhorn_from_cost_matches_pot_sinkhorn2_on_the_same_matrix(reg: float, weighted: bool) -> None:
+    x, y = samples(40)
+    M = cdist(x, y)
+    a, b = (histogram(41, len(x), zeros=2), histogram(42, len(y), zeros=1)) if weighted else (None, None)
+    # POT is given the support only (rows and columns of zero weight carry no mass): its solvers divide by or take
+    # the logarithm of zero weights.
+    pa, pb, support = (a[2:], b[1:], M[2:, 1:]) if weighted else ([], [], M)
+    plain = ot.sinkhorn2(pa, pb, support, reg, stopThr=1e-13, numItermax=100_000)
+    log_domain = ot.sinkhorn2(pa, pb, support, reg, method="sinkhorn_log", stopThr=1e-13, numItermax=100_000)
+    got = sinkhorn_from_cost(M, reg, a=a, b=b, tol=1e-13, max_iter=100_000)
+    # The same matrix and the same stopping rule (L2 column violation <= 1e-13): the plans differ by ~1e-13 and
+    # the costs by ~1e-13 * max C / cost (~1e-12 here); measured <= 3e-13 relative. 1e-10 keeps a margin of 300
+    # and still catches any wrong convention (eps scaling, marginal order, entropy term: > 1e-3).
+    assert got == pytest.approx(plain, rel=1e-10)
+    assert got == pytest.approx(log_domain, rel=1e-10)
+
+
+def test_sinkhorn_from_cost_matches_pot_sinkhorn_log_where_plain_sinkhorn_underflows() -> None:
+    # Costs of 40 to 45 with eps = 0.05: every entry of exp(-M/eps) is below the smallest double.
+    M = 40.0 + 5.0 * np.random.default_rng(43).random((30, 45))
+    reg = 0.05
+    assert (np.exp(-M / reg) == 0).all()
+    expected = ot.sinkhorn2([], [], M, reg, method="sinkhorn_log", stopThr=1e-12, numItermax=100_000)
+    # Stopping at an L2 violation <= 1e-12 moves the cost by ~1e-12 * 45 / 40; 1e-9 relative keeps a margin.
+    assert sinkhorn_from_cost(M, reg, tol=1e-12, max_iter=100_000) == pytest.approx(expected, rel=1e-9)
+
+
+def test_sinkhorn_from_cost_accepts_negative_costs_as_pot_does() -> None:
+    # A constant shift of C leaves the entropic plan unchanged, so the value moves by the shift; POT's log-domain
+    # solver on the shifted matrix is the independent reference. Same stopping rule as above: 1e-9 relative.
+    M = cdist(*samples(44)) - 6.0
+    assert (M < 0).any()
+    expected = ot.sinkhorn2([], [], M, 0.3, method="sinkhorn_log", stopThr=1e-12, numItermax=100_000)
+    assert sinkhorn_from_cost(M, 0.3, tol=1e-12, max_iter=100_000) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_sinkhorn_distance_equals_sinkhorn_from_cost_on_scipy_cdist(metric: str) -> None:
+    x, y = samples(45)
+    a = histogram(46, len(x), zeros=3)
+    C = cdist(x, y, "euclidean" if metric == "euclidean" else "sqeuclidean")
+    # The two cost matrices agree to ~1e-15 relative (see test_cost_matrix_*); the same solver runs on both, so
+    # the values agree to ~1e-14; 1e-12 allowed.
+    expected = sinkhorn_from_cost(C, 0.4, a=a, tol=1e-12)
+    assert sinkhorn_distance(x, y, 0.4, a=a, metric=metric, tol=1e-12) == pytest.approx(expected, rel=1e-12)
+
+
+def test_sinkhorn_from_cost_leaves_the_cost_matrix_unchanged() -> None:
+    C = torch.from_numpy(cdist(*samples(47)))
+    before = C.clone()
+    sinkhorn_from_cost(C, 0.2)
+    assert torch.equal(C, before)
+
+
+@pytest.mark.parametrize(("eps", "offset"), [(0.1, 0.0), (0.1, 100.0), (0.01, 0.0)])
+def test_sinkhorn_checked_every_ten_iterations_as_on_gpus_matches_pot_sinkhorn_log(eps: float, offset: float) -> None:
+    # On the CPU convergence is checked after every iteration; on other devices in blocks of up to 10, halved when
+    # a scaling leaves the safe range. That schedule runs here on the CPU, through absorptions (the outlier column
+    # of exp(-C/eps) underflows; eps = 0.01 needs several) and without. Stopping rule 1e-12: 1e-9 relative as in
+    # the underflow tests above.
+    x, y = samples(50)
+    y[0] += offset
+    M = cdist(x, y)
+    expected = ot.sinkhorn2([], [], M, eps, method="sinkhorn_log", stopThr=1e-12, numItermax=100_000)
+    uniform = (torch.full((len(x),), 1.0 / len(x), dtype=torch.float64),
+               torch.full((len(y),), 1.0 / len(y), dtype=torch.float64))
+    cost, _, error = _sinkhorn(torch.from_numpy(M), *uniform, eps, 100_000, 1e-12, check_every=10)
+    assert error <= 1e-12
+    assert cost == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("function", [sinkhorn_distance, sinkhorn_from_cost])
+def test_sinkhorn_convergence_warning_points_at_the_callers_line(function: Callable[..., float]) -> None:
+    x, y = samples(48)
+    args = (x, y, 0.01) if function is sinkhorn_distance else (cdist(x, y), 0.01)
+    with pytest.warns(ConvergenceWarning) as caught:
+        function(*args, max_iter=2)
+    assert caught[0].filename == __file__
 
 
 # ----------------------------------------------------------------------------------------------------- emd
@@ -346,3 +438,49 @@ def test_emd_size_guard_states_the_bytes_the_cost_matrix_needs() -> None:
 def test_emd_rejects_three_dimensional_input() -> None:
     with pytest.raises(ValueError, match=r"x: expected a 2-D array"):
         emd(np.zeros((2, 3, 4)), np.zeros((2, 4)))
+
+
+def test_sinkhorn_from_cost_rejects_a_one_dimensional_cost() -> None:
+    with pytest.raises(ValueError, match=r"C: expected a 2-D array"):
+        sinkhorn_from_cost(np.ones(5), 1.0)
+
+
+def test_sinkhorn_from_cost_rejects_an_empty_cost() -> None:
+    with pytest.raises(ValueError, match=r"C: is empty"):
+        sinkhorn_from_cost(np.ones((0, 3)), 1.0)
+
+
+def test_sinkhorn_from_cost_rejects_nan_and_inf_costs() -> None:
+    C = np.ones((4, 5))
+    C[1, 2], C[3, 0] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"C: contains 2 NaN or Inf"):
+        sinkhorn_from_cost(C, 1.0)
+
+
+def test_sinkhorn_from_cost_rejects_a_list() -> None:
+    with pytest.raises(TypeError, match=r"C: expected a numpy array or a torch tensor, got list"):
+        sinkhorn_from_cost([[0.0, 1.0], [1.0, 0.0]], 1.0)
+
+
+@pytest.mark.parametrize(("name", "size"), [("a", 5), ("b", 4)])
+def test_sinkhorn_from_cost_rejects_weights_that_do_not_match_the_cost_shape(name: str, size: int) -> None:
+    # C is 4 x 5: a weighs its 4 rows, b its 5 columns.
+    weights = {name: np.full(size, 1.0 / size)}
+    expected = 4 if name == "a" else 5
+    with pytest.raises(ValueError, match=rf"{name}: has {size} weights for {expected} samples"):
+        sinkhorn_from_cost(np.ones((4, 5)), 1.0, **weights)
+
+
+def test_sinkhorn_from_cost_rejects_a_reg_so_small_that_the_scaled_cost_overflows() -> None:
+    # Negative costs count by their magnitude: C / reg overflows at -1e10 / 1e-300.
+    with pytest.raises(ValueError, match=r"reg: 1e-300 is too small for costs up to 1e\+10"):
+        sinkhorn_from_cost(np.array([[0.0, -1e10], [1.0, 0.0]]), 1e-300)
+
+
+@pytest.mark.parametrize("function", [sinkhorn_distance, sinkhorn_from_cost])
+@pytest.mark.parametrize(("option", "value"), [("max_iter", 0), ("tol", -1e-9), ("tol", math.nan)])
+def test_sinkhorn_rejects_invalid_iteration_options(function: Callable[..., float], option: str, value: float) -> None:
+    x, y = samples(49)
+    args = (x, y, 1.0) if function is sinkhorn_distance else (cdist(x, y), 1.0)
+    with pytest.raises(ValueError, match=rf"{option}: must be"):
+        function(*args, **{option: value})
