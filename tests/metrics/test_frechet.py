@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytorch_fid.fid_score import calculate_frechet_distance
 
+from ganmetrics.metrics import frechet
 from ganmetrics.metrics.frechet import (
     FeatureStats,
     FrechetReference,
@@ -81,7 +82,8 @@ def test_fid_unit_mean_shift_in_2048_dims_is_2048() -> None:
 def test_fid_on_rank_deficient_stats_is_real_finite_and_matches_exact_feature_route() -> None:
     # N < d: the covariances are singular. The exact trace term is the nuclear norm of the centred
     # cross-product X̃Ỹᵀ/√((n1−1)(n2−1)), computed here independently in numpy by SVD. The stats route drops
-    # the round-off null space and must agree to 1e-9 (the sqrtm route is off by ~1e-8 here).
+    # the round-off null space (pivoted Cholesky) and must agree to 1e-12 (measured ≤ 2e-15 over seeds 3–7;
+    # the sqrtm route is off by ~1e-8 here).
     rng = np.random.default_rng(3)
     n, d = 150, 400
     x = _gaussian_features(rng, n, d)
@@ -96,7 +98,7 @@ def test_fid_on_rank_deficient_stats_is_real_finite_and_matches_exact_feature_ro
         from_stats = frechet_distance(m1, s1, m2, s2)
     from_features = fid_from_features(x, y)
     assert np.isfinite(from_stats) and from_stats >= 0
-    assert from_stats == pytest.approx(expected, rel=1e-9)
+    assert from_stats == pytest.approx(expected, rel=1e-12)
     assert from_features == pytest.approx(expected, rel=1e-12)
 
 
@@ -137,6 +139,53 @@ def test_negative_eigen_mass_beyond_roundoff_is_reported_with_its_size() -> None
     with pytest.warns(NegativeEigenvalueWarning, match=r"negative eigenvalue.*-2e-06"):
         value = frechet_distance(np.zeros(20), bad, np.zeros(20), np.eye(20))
     assert np.isfinite(value) and value >= 0
+
+
+@pytest.mark.parametrize("rank", [5, 39, 40])
+def test_pivoted_cholesky_factor_reproduces_psd_matrix_with_its_rank(rank: int) -> None:
+    # Σ = B Bᵀ with B of `rank` columns (d = 40): the factor must have that many columns and A Aᵀ = Σ to
+    # round-off (1e-13 of max Σ_ii: the factor's own backward error is ~d·eps).
+    rng = np.random.default_rng(20 + rank)
+    b = rng.standard_normal((40, rank))
+    sigma = torch.from_numpy(b @ b.T)
+    a = frechet._pivoted_cholesky(sigma)
+    assert a is not None and a.shape == (40, rank)
+    assert torch.allclose(a @ a.T, sigma, rtol=0, atol=1e-13 * float(sigma.diagonal().max()))
+
+
+def test_pivoted_cholesky_refuses_indefinite_matrix_whose_dropped_diagonal_is_zero() -> None:
+    # [[1,0,0],[0,0,1],[0,1,0]] has eigenvalues {1, 1, -1}: after the first pivot every remaining diagonal entry
+    # is 0, so only the check of the dropped Schur complement can see the -1.
+    sigma = torch.tensor([[1.0, 0, 0], [0, 0, 1.0], [0, 1.0, 0]], dtype=torch.float64)
+    assert frechet._pivoted_cholesky(sigma) is None
+    with pytest.raises(ValueError, match="sigma1: is not positive semi-definite"):
+        frechet_distance(np.zeros(3), sigma.numpy(), np.zeros(3), np.eye(3))
+
+
+def test_congruence_and_eigenvalues_equal_numpy_products() -> None:
+    # Lᵀ Σ L by dsygst (lower triangle) against numpy's two matrix products, and its eigenvalues against
+    # numpy's eigvalsh: both to 1e-12 relative (float64 round-off of O(d) sums, d = 64).
+    rng = np.random.default_rng(21)
+    s1, s2 = _well_conditioned_covariance(rng, 64), _well_conditioned_covariance(rng, 64)
+    chol = torch.linalg.cholesky(torch.from_numpy(s1))
+    expected = chol.numpy().T @ s2 @ chol.numpy()
+    got = frechet._congruence(chol, torch.from_numpy(s2)).numpy()
+    np.testing.assert_allclose(np.tril(got), np.tril(expected), rtol=0, atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(frechet._eigvalsh_lower(torch.from_numpy(got)).numpy(), np.linalg.eigvalsh(expected),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [30, 200])
+def test_torch_linalg_route_for_other_devices_equals_lapack_route(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CUDA tensors take the torch.linalg branches (eigh factor, two products, eigvalsh, svdvals); run them on
+    # the CPU by emptying the LAPACK device list. Full-rank (n = 200 > d = 48) and rank-deficient (n = 30)
+    # statistics; the routes differ by round-off only (1e-10 relative).
+    rng = np.random.default_rng(22 + n)
+    m1, s1 = _moments(_gaussian_features(rng, n, 48))
+    m2, s2 = _moments(_gaussian_features(rng, n, 48, shift=0.1, scale=1.2))
+    lapack = frechet_distance(m1, s1, m2, s2)
+    monkeypatch.setattr(frechet, "_LAPACK_DEVICES", ())
+    assert frechet_distance(m1, s1, m2, s2) == pytest.approx(lapack, rel=1e-10)
 
 
 # --- FeatureStats -------------------------------------------------------------------------------------------
