@@ -16,6 +16,7 @@ from ganmetrics import keys
 from ganmetrics.checks import measure
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import rank_and_world_size
+from ganmetrics.features.extract import PRECISIONS
 from ganmetrics.features.resize import RESIZE_MODES
 from ganmetrics.features.weights import WeightsNotFoundError
 from ganmetrics.inputs import ExtractionOptions, InputLoader
@@ -54,8 +55,10 @@ def extraction_options(command: Callable) -> Callable:
         click.option("--num-workers", type=click.IntRange(min=0), default=DEFAULTS["num_workers"],
                      help="DataLoader worker processes [default: CPU count, at most 8]."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=DEFAULTS["precision"],
-                     show_default=True, help="fp32 is exact (TF32 off); bf16/fp16 are faster and approximate."),
+        click.option("--precision", type=click.Choice(list(PRECISIONS)), default=DEFAULTS["precision"],
+                     show_default=True,
+                     help="fp32 is exact (TF32 off) and equals the peers' features; fp32-fast folds BatchNorm and "
+                          "runs channels-last (faster, differs by rounding); bf16/fp16 are faster and approximate."),
         click.option("--skip-bad", is_flag=True, help="Skip unreadable images (counted and reported)."),
         click.option("--recursive", is_flag=True, help="Read image folders recursively."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),

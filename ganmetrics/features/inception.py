@@ -14,6 +14,7 @@ The module's ``state_dict`` keys are exactly those of pytorch-fid's model, so it
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -173,6 +174,27 @@ class FIDInceptionV3(nn.Module):
         if wanted & {"logits", "logits_unbiased"}:
             wanted.add("pool3")
         return wanted
+
+
+def fold_batchnorm(model: FIDInceptionV3) -> FIDInceptionV3:
+    """Return a copy of ``model`` with every BatchNorm folded into the convolution before it.
+
+    Each ``BasicConv2d`` computes ``relu(γ (W * x − μ) / sqrt(v + ε) + β)``; the copy computes
+    ``relu(W' * x + b')`` with ``W' = W γ / sqrt(v + ε)`` and ``b' = β − μ γ / sqrt(v + ε)`` (float32, as the
+    weights are stored). The same function, one pass less over every activation map, but rounded differently:
+    features move in their last digits (measured up to 4.4e-5 of max |pool3| on seeded random weights, which
+    amplify rounding more than trained ones). ``model`` itself is left unchanged; the copy is in eval mode.
+    """
+    folded = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for block in folded.modules():
+            if isinstance(block, tv.BasicConv2d) and isinstance(block.bn, nn.BatchNorm2d):
+                bn = block.bn
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                block.conv.weight.mul_(scale[:, None, None, None])
+                block.conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale, requires_grad=False)
+                block.bn = nn.Identity()
+    return folded
 
 
 def load_fid_inception(

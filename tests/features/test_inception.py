@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from pytorch_fid.inception import InceptionV3, fid_inception_v3
 from torch.nn import Module
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.inception import FIDInceptionV3, fold_batchnorm, load_fid_inception
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.features.resize import preprocess
 from ganmetrics.features.weights import FID_WEIGHTS_NAME, WEIGHTS_ENV
@@ -263,3 +264,20 @@ def test_input_not_resized_to_299_is_rejected_naming_x(fid_model: FIDInceptionV3
 def test_integer_input_is_rejected_naming_x(fid_model: FIDInceptionV3) -> None:
     with pytest.raises(ValueError, match="x: expected a floating point tensor, got torch.uint8"):
         fid_model(torch.zeros((1, 3, 299, 299), dtype=torch.uint8))
+
+
+def test_folded_batchnorm_computes_the_same_function_in_float64(fid_model: FIDInceptionV3) -> None:
+    # Folding is algebra: folded in float64, the copy and the original agree to 1e-10 of max |pool3| (float64
+    # rounding through 94 layers; a wrong scale or bias moves features by O(1)). The original is left unchanged.
+    original = copy.deepcopy(fid_model).double()
+    before = {k: v.clone() for k, v in original.state_dict().items()}
+    folded = fold_batchnorm(original)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 2 - 1
+    with torch.inference_mode():
+        expected = original(x, outputs=("block64", "pool3"))
+        got = folded(x, outputs=("block64", "pool3"))
+    for name in ("block64", "pool3"):
+        scale = float(expected[name].abs().max())
+        assert torch.allclose(got[name], expected[name], rtol=0, atol=1e-10 * scale)
+    assert all(torch.equal(v, original.state_dict()[k]) for k, v in before.items())
