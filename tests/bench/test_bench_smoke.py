@@ -82,8 +82,10 @@ def test_e2e_case_runs_every_cli_and_features_agree(monkeypatch: pytest.MonkeyPa
         ours = next(r for r in table.rows if r.ours)
         assert table.agreement(ours) < 1e-5
     probe = next(t for t in tables if t.title.startswith("Feature agreement"))
-    # One thread on both sides: identical kernels; 1e-5 absolute is the parity tests' bound.
-    assert all(r.value < 1e-5 for r in probe.rows if "1 thread" in r.name)
+    # One thread on both sides: identical kernels; 1e-5 absolute is the parity tests' bound. fp32-fast rounds
+    # differently by design: within 1e-3 absolute (measured ~9e-5 on features up to ~2-4).
+    assert all(r.value < 1e-5 for r in probe.rows if "1 thread" in r.name and "fp32-fast" not in r.name)
+    assert all(0 <= r.value < 1e-3 for r in probe.rows if "fp32-fast" in r.name)
 
 
 def test_runner_writes_a_section_per_case_and_keeps_other_sections(tmp_path: Path) -> None:
