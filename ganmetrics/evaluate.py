@@ -91,7 +91,7 @@ class ImageFeatures:
     @property
     def metadata(self) -> dict[str, Any]:
         """How the features are made (the fields ``provenance.check_comparable`` compares, less ``extractor``)."""
-        return {"weights_sha256": self.weights_sha256, "resize": self.resize}
+        return {"weights_sha256": self.weights_sha256, "resize": self.resize, "precision": "fp32"}
 
     def __call__(self, images: torch.Tensor, outputs: Sequence[str]) -> dict[str, torch.Tensor]:
         """Return the requested outputs (float32, on the network's device), ``batch_size`` images at a time."""

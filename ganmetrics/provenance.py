@@ -10,7 +10,11 @@ import warnings
 from typing import Any
 
 # The fields that must agree for two inputs to be comparable.
-COMPARED_FIELDS = ("extractor", "weights_sha256", "resize", "dims")
+COMPARED_FIELDS = ("extractor", "weights_sha256", "resize", "precision", "dims")
+# Recorded values that count as equal. "fp32-fast" computes the same float32 network as "fp32", rounded
+# differently (pool3 moves by ~1e-5 relative, as between machines with different core counts); bf16 and fp16
+# move it by percents and are compared as themselves.
+_SAME_AS = {("precision", "fp32-fast"): "fp32"}
 
 
 class UnknownProvenanceWarning(UserWarning):
@@ -18,7 +22,7 @@ class UnknownProvenanceWarning(UserWarning):
 
 
 class ProvenanceMismatchError(ValueError):
-    """Two inputs were made differently (extractor, weights, resize mode or dimensions)."""
+    """Two inputs were made differently (extractor, weights, resize mode, network precision or dimensions)."""
 
 
 def check_comparable(
@@ -41,7 +45,9 @@ def check_comparable(
     differing = [
         key
         for key in COMPARED_FIELDS
-        if first.get(key) is not None and second.get(key) is not None and first[key] != second[key]
+        if first.get(key) is not None
+        and second.get(key) is not None
+        and _SAME_AS.get((key, first[key]), first[key]) != _SAME_AS.get((key, second[key]), second[key])
     ]
     if differing and not allow_mismatch:
         details = "; ".join(f"{key}: {first[key]!r} vs {second[key]!r}" for key in differing)

@@ -16,7 +16,8 @@ from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.frechet import FeatureStats
 
-_MADE_LIKE = {"extractor": "fid-inception-v3/pool3", "weights_sha256": "a" * 64, "resize": "pytorch-fid"}
+_MADE_LIKE = {"extractor": "fid-inception-v3/pool3", "weights_sha256": "a" * 64, "resize": "pytorch-fid",
+              "precision": "fp32"}
 
 
 def _sample(seed: int, n: int = 120, d: int = 5) -> np.ndarray:
@@ -35,6 +36,7 @@ def _features_file(path: Path, x: np.ndarray, **changes: object) -> Path:
     ("resize", "clean"),
     ("weights_sha256", "b" * 64),
     ("extractor", "fid-inception-v3/block768"),
+    ("precision", "bf16"),
 ])
 def test_fid_refuses_stats_made_differently_naming_both_files_and_field(tmp_path: Path, field: str, other: str
                                                                          ) -> None:
@@ -87,3 +89,14 @@ def test_inputs_made_the_same_way_compare_without_a_mismatch_record(tmp_path: Pa
     first = _stats_file(tmp_path / "first.npz", _sample(1))
     second = _stats_file(tmp_path / "second.npz", _sample(2))
     assert "mismatch_allowed" not in run_json("fid", first, second)
+
+
+def test_fp32_fast_statistics_compare_with_fp32_ones(tmp_path: Path) -> None:
+    # fp32-fast is the same float32 network rounded differently: comparable with fp32, no mismatch recorded.
+    x, y = _sample(1), _sample(2)
+    first = _stats_file(tmp_path / "first.npz", x)
+    second = _stats_file(tmp_path / "second.npz", y, precision="fp32-fast")
+    result = run_json("fid", first, second)
+    assert "mismatch_allowed" not in result
+    expected = calculate_frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    assert result["fid"] == pytest.approx(expected, rel=1e-9)  # scipy sqrtm vs eigen route, float64
