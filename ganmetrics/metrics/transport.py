@@ -1,9 +1,10 @@
 """Optimal transport between feature samples: the entropic (Sinkhorn) cost and the exact earth mover's distance.
 
 Both compare two discrete measures ``sum_i a_i delta(x_i)`` and ``sum_j b_j delta(y_j)`` through the ground cost
-``C_ij = c(x_i, y_j)``, computed as POT's ``ot.dist(x, y, metric=metric)`` defines it. The reference
-implementations reproduced are POT's ``ot.sinkhorn2`` (method ``"sinkhorn"`` and ``"sinkhorn_log"``) and
-``ot.emd2``; for one-dimensional samples under the euclidean cost, ``scipy.stats.wasserstein_distance``.
+``C_ij = c(x_i, y_j)``, computed as POT's ``ot.dist(x, y, metric=metric)`` defines it (``cost_matrix``);
+``sinkhorn_from_cost`` takes the cost matrix itself, as ``ot.sinkhorn2`` does. The reference implementations
+reproduced are POT's ``ot.sinkhorn2`` (method ``"sinkhorn"`` and ``"sinkhorn_log"``) and ``ot.emd2``; for
+one-dimensional samples under the euclidean cost, ``scipy.stats.wasserstein_distance``.
 """
 
 from __future__ import annotations
