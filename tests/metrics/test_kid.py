@@ -1,4 +1,5 @@
-"""KID: numpy per-subset formula, exact torch-fidelity parity on shared subsets, full-set case, bad inputs."""
+"""KID: numpy per-subset formula (float64 and float32 matmuls), exact torch-fidelity parity on shared subsets,
+full-set case, bad inputs."""
 
 from __future__ import annotations
 
@@ -33,11 +34,35 @@ def features(seed: int, n_x: int = 120, n_y: int = 150, d: int = 16) -> tuple[np
 
 def test_kid_of_one_full_subset_equals_full_sample_unbiased_mmd2() -> None:
     x, y = features(0, n_x=80, n_y=80)
-    mean, std = kid(x, y, subsets=1, subset_size=80)
+    mean, std = kid(x, y, subsets=1, subset_size=80, precision="float64")
     # One subset holding every row (in another order): the full-sample estimate up to float64 summation
-    # round-off; the result is O(1e-2) built from O(1) kernel sums, so 1e-10 relative.
-    assert mean == pytest.approx(numpy_kid_mmd2(x, y), rel=1e-10)
+    # round-off; the result is O(1e-2) built from O(1) kernel sums, so 1e-12 relative.
+    assert mean == pytest.approx(numpy_kid_mmd2(x, y), rel=1e-12)
     assert std == 0.0
+
+
+@pytest.mark.parametrize(("d", "shift"), [(64, 0.1), (256, 0.2), (256, 5.0)])
+def test_float32_kid_matches_the_float64_formula(d: int, shift: float) -> None:
+    # Default precision: float32 matmul of the rows centred on their sample's mean, float64 for the rest.
+    rng = np.random.default_rng(d)
+    x = np.maximum(rng.normal(0.2, 0.7, size=(120, d)), 0.0)
+    y = np.maximum(rng.normal(0.2 + shift, 0.7, size=(120, d)), 0.0)
+    mean, _ = kid(x, y, subsets=1, subset_size=120)
+    expected = numpy_kid_mmd2(x, y)
+    # Each centred dot product is rounded by ~2^-24 of ||a~|| ||b~|| (~1e-8 of the kernel argument here); the
+    # errors of different pairs largely cancel (measured 1e-9 of the mean kernel value, ~1e-7 relative when
+    # KID is 1e-2 of the mean kernel value as in the first case); shift = 5 checks far-apart samples.
+    assert expected > 0.01 * ((x @ y.T / d + 1) ** 3).mean()
+    assert mean == pytest.approx(expected, rel=1e-6)
+
+
+def test_float32_kid_error_near_zero_is_bounded_by_the_mean_kernel_value() -> None:
+    # Two samples of one distribution: KID ~ 0, so only an absolute bound makes sense: 1e-7 of the mean kernel
+    # value, a full float32 rounding (2^-24 ~ 6e-8) of every kernel value with no cancellation.
+    rng = np.random.default_rng(8)
+    x, y = (np.maximum(rng.normal(0.2, 0.7, size=(100, 128)), 0.0) for _ in range(2))
+    mean, _ = kid(x, y, subsets=1, subset_size=100)
+    assert abs(mean - numpy_kid_mmd2(x, y)) <= 1e-7 * ((x @ y.T / 128 + 1) ** 3).mean()
 
 
 def test_kid_of_one_full_subset_equals_torch_fidelity() -> None:
@@ -45,7 +70,7 @@ def test_kid_of_one_full_subset_equals_torch_fidelity() -> None:
     ref = kid_features_to_metric(
         torch.from_numpy(x), torch.from_numpy(y), kid_subsets=1, kid_subset_size=64, verbose=False
     )
-    mean, std = kid(x, y, subsets=1, subset_size=64)
+    mean, std = kid(x, y, subsets=1, subset_size=64, precision="float64")
     # torch-fidelity in float64 (float64 inputs); same estimator, different summation order: 1e-10.
     assert mean == pytest.approx(ref[KEY_METRIC_KID_MEAN], rel=1e-10)
     assert std == ref[KEY_METRIC_KID_STD] == 0.0
@@ -56,11 +81,16 @@ def test_kid_matches_numpy_formula_on_its_own_subsets() -> None:
     index_x, index_y = mmd._kid_subset_indices(len(x), len(y), 12, 50, 3)
     pairs = zip(index_x.numpy(), index_y.numpy(), strict=True)
     per_subset = [numpy_kid_mmd2(x[ix], y[iy]) for ix, iy in pairs]
-    mean, std = kid(x, y, subsets=12, subset_size=50, seed=3)
+    mean, std = kid(x, y, subsets=12, subset_size=50, seed=3, precision="float64")
     # Mean and ddof = 0 std of the per-subset values, each exact to float64 round-off: 1e-10 relative
     # (the std, a difference of nearby numbers, gets 1e-8).
     assert mean == pytest.approx(np.mean(per_subset), rel=1e-10)
     assert std == pytest.approx(np.std(per_subset, ddof=0), rel=1e-8)
+    # The default float32 matmuls on the same subsets (batched): 1e-6 as in the float32 formula test; the std
+    # (here ~0.5 of the mean) inherits the per-subset errors, 1e-5.
+    mean32, std32 = kid(x, y, subsets=12, subset_size=50, seed=3)
+    assert mean32 == pytest.approx(np.mean(per_subset), rel=1e-6)
+    assert std32 == pytest.approx(np.std(per_subset, ddof=0), rel=1e-5)
 
 
 def test_kid_matches_torch_fidelity_exactly_on_the_same_subsets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +109,7 @@ def test_kid_matches_torch_fidelity_exactly_on_the_same_subsets(monkeypatch: pyt
         return torch.as_tensor(np.stack(rows_x)), torch.as_tensor(np.stack(rows_y))
 
     monkeypatch.setattr(mmd, "_kid_subset_indices", torch_fidelity_indices)
-    mean, std = kid(x, y, subsets=subsets, subset_size=subset_size, seed=seed)
+    mean, std = kid(x, y, subsets=subsets, subset_size=subset_size, seed=seed, precision="float64")
     ref = kid_features_to_metric(
         torch.from_numpy(x),
         torch.from_numpy(y),
@@ -122,12 +152,12 @@ def test_kid_subsets_are_seeded_draws_without_replacement() -> None:
 
 def test_kid_does_not_depend_on_the_subset_batch_size(monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = features(6)
-    batched = kid(x, y, subsets=9, subset_size=40)
+    batched = kid(x, y, subsets=9, subset_size=40, precision="float64")
     # One subset per batch (the byte budget below the size of one subset).
     monkeypatch.setattr(mmd, "_KID_BATCH_BYTES", 1)
-    one_by_one = kid(x, y, subsets=9, subset_size=40)
+    one_by_one = kid(x, y, subsets=9, subset_size=40, precision="float64")
     # Same kernel entries, same per-subset sums: bitwise equality is not promised by batched matmuls,
-    # so 1e-12 relative.
+    # so 1e-12 relative (in float64: float32 batched and single matmuls round differently, ~1e-8).
     assert one_by_one == pytest.approx(batched, rel=1e-12)
 
 
@@ -179,6 +209,16 @@ def test_kid_rejects_nan() -> None:
 def test_kid_rejects_1d_arrays() -> None:
     with pytest.raises(ValueError, match="y: expected a 2-D array"):
         kid(np.random.rand(10, 3), np.random.rand(10), subsets=2, subset_size=5)
+
+
+def test_kid_rejects_an_unknown_precision() -> None:
+    with pytest.raises(ValueError, match="precision: expected one of 'float32', 'float64', got 'half'"):
+        kid(np.random.rand(10, 3), np.random.rand(10, 3), subsets=2, subset_size=5, precision="half")
+
+
+def test_kid_rejects_a_non_string_precision() -> None:
+    with pytest.raises(TypeError, match="precision: expected a string, got int"):
+        kid(np.random.rand(10, 3), np.random.rand(10, 3), subsets=2, subset_size=5, precision=32)  # type: ignore[arg-type]
 
 
 def test_kid_rejects_a_single_sample() -> None:

@@ -1,4 +1,5 @@
-"""Unbiased Gaussian MMD^2: numpy full-matrix formula, scipy median heuristic, chunking, bad input."""
+"""Unbiased Gaussian MMD^2: numpy full-matrix formula (float64 and float32 matmuls), scipy median heuristic,
+chunking, bad input."""
 
 from __future__ import annotations
 
@@ -35,14 +36,65 @@ def samples(seed: int, m: int = 37, n: int = 53, d: int = 5) -> tuple[np.ndarray
     return rng.normal(size=(m, d)), rng.normal(loc=0.3, scale=1.2, size=(n, d))
 
 
+def relu_features(seed: int, m: int, n: int, d: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative features like Inception pool3 (mean ~0.4), ``y`` shifted by ``shift`` in every coordinate."""
+    rng = np.random.default_rng(seed)
+    return np.maximum(rng.normal(0.2, 0.7, size=(m, d)), 0.0), np.maximum(rng.normal(0.2 + shift, 0.7, (n, d)), 0.0)
+
+
 @pytest.mark.parametrize("sigma", [0.5, 2.0, 30.0])
-def test_mmd2_matches_full_matrix_numpy_formula(sigma: float) -> None:
+def test_float64_mmd2_matches_full_matrix_numpy_formula(sigma: float) -> None:
     x, y = samples(0)
-    result = mmd2_unbiased(x, y, sigma=sigma)
-    # Both in float64; the only difference is the distance formula (expanded vs direct) and summation
-    # order, a few ulps of each kernel entry: 1e-10 relative of the O(0.1) result is ample.
-    assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, sigma), rel=1e-10)
+    result = mmd2_unbiased(x, y, sigma=sigma, precision="float64")
+    # Both in float64; the only difference is the distance formula (expanded vs direct, after centring) and
+    # summation order, a few ulps of each kernel entry: 1e-12 relative of the O(1e-4 .. 1e-2) results.
+    assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, sigma), rel=1e-12)
     assert result.sigma == sigma
+
+
+@pytest.mark.parametrize(("d", "chunk_size"), [(64, 4096), (256, 4096), (256, 40)])
+def test_float32_mmd2_matches_float64_formula_on_separated_samples(d: int, chunk_size: int) -> None:
+    x, y = relu_features(d, 150, 170, d, shift=0.2)
+    result = mmd2_unbiased(x, y, chunk_size=chunk_size)  # default precision: float32 matmuls
+    expected = numpy_mmd2_unbiased(x, y, result.sigma)
+    # The float32 matmul rounds each centred dot product by ~2^-24 of ||a~|| ||b~|| (~1e-7 of the kernel argument
+    # at the median bandwidth); errors of different pairs largely cancel (measured 1e-9 of the mean kernel value).
+    # MMD^2 here is ~1e-2 of the mean kernel value, so the relative error stays well below the 1e-6 promised.
+    assert expected > 0.01 * np.exp(-cdist(x, y, "sqeuclidean") / (2 * result.sigma**2)).mean()
+    assert result.mmd2 == pytest.approx(expected, rel=1e-6)
+
+
+def test_float32_mmd2_error_near_zero_is_bounded_by_the_mean_kernel_value() -> None:
+    # Two samples of one distribution: MMD^2 ~ 0, so only an absolute bound makes sense. Bound: 1e-7 of the
+    # mean kernel value, i.e. a full float32 rounding (2^-24 ~ 6e-8) of every kernel value with no cancellation
+    # (measured: ~1e-9 of it).
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(0.4, 0.5, size=(160, 128)), rng.normal(0.4, 0.5, size=(140, 128))
+    result = mmd2_unbiased(x, y)
+    mean_kernel = np.exp(-cdist(x, y, "sqeuclidean") / (2 * result.sigma**2)).mean()
+    assert abs(result.mmd2 - numpy_mmd2_unbiased(x, y, result.sigma)) <= 1e-7 * mean_kernel
+
+
+def test_default_precision_runs_the_matmuls_in_ieee_float32_and_restores_tf32(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CUDA would run float32 matmuls in TF32 (10-bit mantissa) under this setting; inside the call it must be off.
+    seen: list[tuple[torch.dtype, str]] = []
+    original = mmd._BlockSums.kernel
+
+    def recording_kernel(self: mmd._BlockSums, a: mmd._Sample, b: mmd._Sample) -> torch.Tensor:
+        seen.append((a.rows.dtype, torch.backends.cuda.matmul.fp32_precision))
+        return original(self, a, b)
+
+    monkeypatch.setattr(mmd._BlockSums, "kernel", recording_kernel)
+    cublas, x, y = torch.backends.cuda.matmul, *samples(9)
+    saved, cublas.fp32_precision = cublas.fp32_precision, "tf32"
+    try:
+        mmd2_unbiased(x, y, sigma=1.0)
+        assert cublas.fp32_precision == "tf32"
+    finally:
+        cublas.fp32_precision = saved
+    assert seen and set(seen) == {(torch.float32, "ieee")}
 
 
 def test_mmd2_of_two_points_per_sample_matches_hand_formula() -> None:
@@ -53,14 +105,14 @@ def test_mmd2_of_two_points_per_sample_matches_hand_formula() -> None:
         return math.exp(-((a - b) ** 2) / (2 * sigma**2))
 
     expected = k(0, 1) + k(0.5, 3) - 0.5 * (k(0, 0.5) + k(0, 3) + k(1, 0.5) + k(1, 3))
-    assert mmd2_unbiased(x, y, sigma=sigma).mmd2 == pytest.approx(expected, rel=1e-13)
+    assert mmd2_unbiased(x, y, sigma=sigma, precision="float64").mmd2 == pytest.approx(expected, rel=1e-13)
 
 
 def test_median_heuristic_matches_scipy_pdist_median() -> None:
     x, y = samples(1)  # 90 points: 4005 pairs, an odd count
     pooled = np.vstack([x, y])
     expected_sigma = float(np.median(pdist(pooled)))
-    result = mmd2_unbiased(x, y)
+    result = mmd2_unbiased(x, y, precision="float64")
     # The expanded-square distances differ from pdist's direct ones by ~1e-15 relative.
     assert result.sigma == pytest.approx(expected_sigma, rel=1e-10)
     assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, expected_sigma), rel=1e-10)
@@ -96,35 +148,42 @@ def test_median_heuristic_default_subsample_is_2000_points() -> None:
 @pytest.mark.parametrize("chunk_size", [1, 7, 36, 37, 38])
 def test_chunked_equals_single_block(chunk_size: int) -> None:
     x, y = samples(4)
-    whole = mmd2_unbiased(x, y, sigma=1.3, chunk_size=1000).mmd2
+    whole = mmd2_unbiased(x, y, sigma=1.3, chunk_size=1000, precision="float64").mmd2
+    chunked = mmd2_unbiased(x, y, sigma=1.3, chunk_size=chunk_size, precision="float64").mmd2
     # Same kernel entries summed in another grouping: float64 round-off only, 1e-12 relative.
-    assert mmd2_unbiased(x, y, sigma=1.3, chunk_size=chunk_size).mmd2 == pytest.approx(whole, rel=1e-12)
+    assert chunked == pytest.approx(whole, rel=1e-12)
 
 
 def test_kernel_blocks_never_exceed_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The memory bound behind n = 50,000: no kernel block larger than chunk_size x chunk_size is built.
-    shapes: list[tuple[int, ...]] = []
-    original = mmd._gaussian_kernel
+    # The memory bound behind n = 50,000: no kernel block larger than chunk_size x chunk_size is built, and the
+    # reused float64 buffer holds exactly one such block.
+    shapes: list[tuple[int, int]] = []
+    buffers: list[int] = []
+    original = mmd._BlockSums.kernel
 
-    def recording_kernel(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
-        block = original(a, b, sigma)
-        shapes.append(tuple(block.shape))
-        return block
+    def recording_kernel(self: mmd._BlockSums, a: mmd._Sample, b: mmd._Sample) -> torch.Tensor:
+        shapes.append((len(a), len(b)))
+        buffers.append(self.values.numel())
+        return original(self, a, b)
 
-    monkeypatch.setattr(mmd, "_gaussian_kernel", recording_kernel)
+    monkeypatch.setattr(mmd._BlockSums, "kernel", recording_kernel)
     x, y = samples(5, m=100, n=90)
-    result = mmd2_unbiased(x, y, sigma=1.0, chunk_size=16)
+    result = mmd2_unbiased(x, y, sigma=1.0, chunk_size=16, precision="float64")
     assert shapes and max(max(s) for s in shapes) <= 16
+    assert set(buffers) == {16 * 16}
     assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, 1.0), rel=1e-10)
 
 
-def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel() -> None:
+@pytest.mark.parametrize(("precision", "rel"), [("float64", 1e-10), ("float32", 1e-6)])
+def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel(precision: str, rel: float) -> None:
     # y = x + 1e3: cross kernel terms underflow to exactly 0 and K_yy = K_xx (distances are translation
-    # invariant), so MMD^2 = 2/(m(m-1)) sum_{i != j} k(x_i, x_j), computed here with pdist.
+    # invariant), so MMD^2 = 2/(m(m-1)) sum_{i != j} k(x_i, x_j), computed here with pdist. Each sample is
+    # centred on its own mean, so the float32 matmul sees O(1) rows, not the 1e3 offset (with the pooled mean
+    # it would be off by 2e-3): float32 rounding as in the separated-samples test, 1e-6.
     x, _ = samples(6, m=40)
     sigma = 1.0
     expected = 2.0 * 2.0 * np.exp(-pdist(x, "sqeuclidean") / (2 * sigma**2)).sum() / (40 * 39)
-    assert mmd2_unbiased(x, x + 1e3, sigma=sigma).mmd2 == pytest.approx(expected, rel=1e-10)
+    assert mmd2_unbiased(x, x + 1e3, sigma=sigma, precision=precision).mmd2 == pytest.approx(expected, rel=rel)
 
 
 @settings(max_examples=30, deadline=None)
@@ -132,9 +191,10 @@ def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel(
 def test_mmd2_is_symmetric_and_invariant_to_row_permutations(seed: int, m: int, n: int, chunk: int) -> None:
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(m, 3)), rng.normal(scale=1.5, size=(n, 3))
-    base = mmd2_unbiased(x, y, chunk_size=chunk)
-    swapped = mmd2_unbiased(y, x, chunk_size=chunk)
-    permuted = mmd2_unbiased(x[rng.permutation(m)], y[rng.permutation(n)], chunk_size=chunk)
+    options = {"chunk_size": chunk, "precision": "float64"}
+    base = mmd2_unbiased(x, y, **options)
+    swapped = mmd2_unbiased(y, x, **options)
+    permuted = mmd2_unbiased(x[rng.permutation(m)], y[rng.permutation(n)], **options)
     # The median over the pooled pairs is order free, and the estimator is a symmetric function of the
     # pairs: equal up to summation round-off (kernel values <= 1, sums of <= 400 terms: 1e-12 absolute).
     assert swapped.sigma == pytest.approx(base.sigma, rel=1e-12)
@@ -149,9 +209,10 @@ def test_mmd2_accepts_float32_tensors_like_numpy_arrays() -> None:
     from_tensor = mmd2_unbiased(torch.from_numpy(x32), torch.from_numpy(y32), sigma=1.0)
     assert isinstance(from_tensor, MMDResult)
     assert from_tensor == mmd2_unbiased(x32, y32, sigma=1.0)
-    # float32 input is widened exactly, so the float64 reference on the widened values applies.
+    # float32 input is widened exactly, so the float64 reference on the widened values applies (float32
+    # matmuls: 1e-6 as in the separated-samples test).
     assert from_tensor.mmd2 == pytest.approx(
-        numpy_mmd2_unbiased(x32.astype(np.float64), y32.astype(np.float64), 1.0), rel=1e-10
+        numpy_mmd2_unbiased(x32.astype(np.float64), y32.astype(np.float64), 1.0), rel=1e-6
     )
 
 
@@ -191,6 +252,16 @@ def test_mmd2_rejects_non_numeric_sigma() -> None:
 def test_mmd2_rejects_zero_chunk_size() -> None:
     with pytest.raises(ValueError, match="chunk_size: must be at least 1"):
         mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, chunk_size=0)
+
+
+def test_mmd2_rejects_an_unknown_precision() -> None:
+    with pytest.raises(ValueError, match="precision: expected one of 'float32', 'float64', got 'fp32'"):
+        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, precision="fp32")
+
+
+def test_mmd2_rejects_a_non_string_precision() -> None:
+    with pytest.raises(TypeError, match="precision: expected a string, got dtype"):
+        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, precision=torch.float32)  # type: ignore[arg-type]
 
 
 def test_median_heuristic_rejects_a_zero_median() -> None:
