@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # MMD: rows per kernel block, so no (n x n) matrix is ever built (a 4096 x 4096 float64 block is 128 MiB).
     "mmd_chunk_size": 4096,
     # Feature extraction: resize mode (ganmetrics.features.resize), images per network batch, DataLoader
-    # workers (None: min(os.cpu_count(), 8)), and numeric precision ("fp32" exact, "bf16"/"fp16" autocast).
+    # workers (None: min(os.cpu_count(), 8)), and numeric precision ("fp32" exact, "fp32-fast" BatchNorm folded,
+    # "bf16"/"fp16" autocast; ganmetrics.features.extract.PRECISIONS).
     "resize": "pytorch-fid",
     "batch_size": 50,
     "num_workers": None,
