@@ -11,7 +11,7 @@ The trace term ``tr (Σ1^½ Σ2 Σ1^½)^½`` is computed through symmetric facto
     tr (Σ1^½ Σ2 Σ1^½)^½ = Σ_i sqrt(λ_i(A1ᵀ Σ2 A1)) = ‖A1ᵀ A2‖_*   (nuclear norm).
 
 Well-conditioned covariances are factored by Cholesky, ``A1ᵀ Σ2 A1`` is formed by LAPACK's ``dsygst`` and only
-its eigenvalues are taken (on 2 CPU cores about 0.6 s at d = 2048 against 11 s for ``sqrtm``). Rank-deficient
+its eigenvalues are taken (on 2 CPU cores about 0.6 s at d = 2048, against 11 s for ``sqrtm``). Rank-deficient
 ones (fewer samples than dimensions) are factored to their numerical rank by pivoted Cholesky (an eigen
 decomposition on devices without it, or to report negative eigenvalues), and the trace term is the nuclear
 norm of the small ``A1ᵀ A2``: singular values carry absolute round-off, where square roots of near-zero
@@ -176,14 +176,15 @@ def _congruence(chol: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 def _eigvalsh_lower(m: torch.Tensor) -> torch.Tensor:
     """Return the ascending eigenvalues of the symmetric float64 matrix given by the lower triangle of ``m``.
 
-    On the CPU through LAPACK ``dsyevd`` without vectors (on a column-major matrix nothing is copied);
+    On the CPU through LAPACK ``dsyevr`` without vectors (on a column-major matrix nothing is copied; 0.26 s at
+    d = 2048 on 2 cores, against 0.44 s for scipy's ``dsyevd`` and 0.30 s for ``numpy.linalg.eigvalsh``);
     elsewhere ``torch.linalg.eigvalsh``.
     """
     if m.device.type not in _LAPACK_DEVICES:
         return torch.linalg.eigvalsh(m)
-    values, _, info = scipy.linalg.lapack.dsyevd(m.numpy(), compute_v=0, lower=1)
-    if info != 0:
-        raise RuntimeError(f"LAPACK dsyevd: did not converge (info {info})")
+    values, _, count, _, info = scipy.linalg.lapack.dsyevr(m.numpy(), compute_v=0, lower=1)
+    if info != 0 or count != m.shape[0]:
+        raise RuntimeError(f"LAPACK dsyevr: did not converge (info {info}, {count} of {m.shape[0]} eigenvalues)")
     return torch.from_numpy(values)
 
 
