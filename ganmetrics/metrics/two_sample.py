@@ -164,7 +164,8 @@ def mmd_permutation_test(
     (Phipson & Smyth 2010: the observed labelling counts as one permutation, so ``p >= 1/(1 + P)`` and the test
     is exact at level ``α`` when ``p <= α`` rejects). The kernel and bandwidth are fixed across permutations:
     ``sigma``, or the median heuristic of ``mmd2_unbiased`` on the pooled sample. ``mmd2`` is the observed
-    statistic (equal to ``mmd2_unbiased`` up to float64 round-off); ``std_error`` as ``mmd2_standard_error``.
+    statistic (equal to ``mmd2_unbiased(..., precision="float64")`` up to float64 round-off); ``std_error`` as
+    ``mmd2_standard_error``.
 
     Parameters are those of ``mmd2_unbiased``, plus ``permutations`` (``>= 1``).
 
