@@ -207,11 +207,11 @@ def _probe_features(count: int) -> Table:
 
 def _profile(n: int, size: int) -> Table:
     """Return the time of each stage of our pipeline run one after another on one folder (one process)."""
-    from ganmetrics.features.extract import exact_float32
     from ganmetrics.features.inception import fold_batchnorm, load_fid_inception
     from ganmetrics.features.resize import preprocess
     from ganmetrics.io.images import rgb_tensor
     from ganmetrics.metrics.frechet import FeatureStats
+    from ganmetrics.numerics import exact_float32
 
     model, _ = load_fid_inception(weights_file(), "cpu", download=False)
     files = sorted(image_folder(n, size, seed=1).glob("*.png"))

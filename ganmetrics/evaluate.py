@@ -43,7 +43,7 @@ from ganmetrics.distributed import (
     rank_and_world_size,
     resolve_sync,
 )
-from ganmetrics.features.extract import EXTRACTOR, exact_float32
+from ganmetrics.features.extract import EXTRACTOR
 from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.features.resize import preprocess
 from ganmetrics.inputs import InputLoader, is_image_source
@@ -55,6 +55,7 @@ from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
+from ganmetrics.numerics import exact_float32
 from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
 
 INPUT_RANGES = ((0.0, 1.0), (-1.0, 1.0))

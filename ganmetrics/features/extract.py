@@ -44,6 +44,7 @@ from ganmetrics.defaults import DEFAULTS
 from ganmetrics.features.inception import FIDInceptionV3, fold_batchnorm, load_fid_inception
 from ganmetrics.features.resize import RESIZE_MODES, preprocess
 from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, open_images
+from ganmetrics.numerics import exact_float32
 
 EXTRACTOR = "fid-inception-v3"
 # Numeric modes of the network: the autocast dtype (None: float32 throughout, TF32 off). "fp32" is the reference
@@ -67,44 +68,6 @@ class Extraction:
 
     features: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def exact_float32() -> Iterator[None]:
-    """Within the block, run float32 matmuls and convolutions in full IEEE float32, deterministically.
-
-    Sets TF32 off for CUDA matmuls, cuDNN and oneDNN convolutions (and oneDNN matmuls),
-    ``cudnn.deterministic`` on and ``cudnn.benchmark`` off; restores every previous setting on exit, also when
-    an exception leaves the block. Uses the ``fp32_precision`` settings where this torch has them (2.9+, where
-    mixing them with the legacy ``allow_tf32`` flags is an error), else the legacy flags and
-    ``set_float32_matmul_precision``.
-    """
-    backends = torch.backends
-    cudnn = backends.cudnn
-    if hasattr(cudnn, "conv"):
-        targets = [backends.cuda.matmul, cudnn.conv, backends.mkldnn.matmul, backends.mkldnn.conv]
-        saved = [t.fp32_precision for t in targets]
-        saved_cudnn = (cudnn.deterministic, cudnn.benchmark)
-        try:
-            for t in targets:
-                t.fp32_precision = "ieee"
-            cudnn.deterministic, cudnn.benchmark = True, False
-            yield
-        finally:
-            for t, value in zip(targets, saved, strict=True):
-                t.fp32_precision = value
-            cudnn.deterministic, cudnn.benchmark = saved_cudnn
-    else:
-        saved_legacy = (
-            torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
-        )
-        try:
-            torch.set_float32_matmul_precision("highest")
-            cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = False, True, False
-            yield
-        finally:
-            torch.set_float32_matmul_precision(saved_legacy[0])
-            cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved_legacy[1:]
 
 
 @contextlib.contextmanager

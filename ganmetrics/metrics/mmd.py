@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.features.extract import exact_float32
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
+from ganmetrics.numerics import exact_float32
 
 # KID gathers its subsets in batches of at most this many bytes per sample side (in the matmul dtype): one
 # batched matmul covers several subsets. Small batches keep the kernel blocks in cache; on the benchmark CPU

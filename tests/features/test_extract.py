@@ -21,11 +21,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ganmetrics.features.extract import Extraction, exact_float32, extract_features
+from ganmetrics.features.extract import Extraction, extract_features
 from ganmetrics.features.inception import FIDInceptionV3
 from ganmetrics.features.resize import preprocess
 from ganmetrics.features.weights import FID_WEIGHTS_NAME
 from ganmetrics.io.images import UnreadableImageError
+from ganmetrics.numerics import exact_float32
 
 
 class PixelProbe(torch.nn.Module):
