@@ -23,6 +23,8 @@ one-sided label smoothing replaces the real target 1 by ``s`` (0.9), giving the 
 generator loss by ``||E f(x) - E f(G(z))||_2^2`` with ``f`` the discriminator's last hidden layer.
 For WGAN, ``E f(x) - E f(G(z))`` is the critic's estimate of the earth mover's distance (up to the Lipschitz
 constant) and is logged as ``em_estimate``.
+Two further remedies for mode collapse, historical averaging (Salimans et al. 2016) and the unrolled
+discriminator (Metz et al. 2017), live in ``remedies.py``.
 """
 
 from __future__ import annotations
