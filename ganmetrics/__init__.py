@@ -10,7 +10,7 @@ from ganmetrics.evaluate import EMD, FID, KID, MMD, Evaluator, InceptionScore, S
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference, fid_from_features, frechet_distance  # noqa: E402
 from ganmetrics.metrics.inception_score import inception_score  # noqa: E402
 from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased  # noqa: E402
-from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_from_cost  # noqa: E402
+from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_divergence, sinkhorn_from_cost  # noqa: E402
 
 __all__ = [
     "EMD",
@@ -32,5 +32,6 @@ __all__ = [
     "kid",
     "mmd2_unbiased",
     "sinkhorn_distance",
+    "sinkhorn_divergence",
     "sinkhorn_from_cost",
 ]
