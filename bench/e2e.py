@@ -210,7 +210,7 @@ def _profile(n: int, size: int) -> Table:
     from ganmetrics.features.inception import fold_batchnorm, load_fid_inception
     from ganmetrics.features.resize import preprocess
     from ganmetrics.io.images import rgb_tensor
-    from ganmetrics.metrics.frechet import FeatureStats
+    from ganmetrics.metrics.statistics import FeatureStats
     from ganmetrics.numerics import exact_float32
 
     model, _ = load_fid_inception(weights_file(), "cpu", download=False)

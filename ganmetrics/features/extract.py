@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ganmetrics import __version__
+from ganmetrics._version import __version__
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.features.inception import FIDInceptionV3, fold_batchnorm, load_fid_inception
 from ganmetrics.features.resize import RESIZE_MODES, preprocess
