@@ -44,8 +44,8 @@ from ganmetrics.distributed import (
     resolve_sync,
 )
 from ganmetrics.features.extract import EXTRACTOR
-from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
-from ganmetrics.features.resize import preprocess
+from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.protocols import preprocess
 from ganmetrics.inputs import InputLoader, is_image_source
 from ganmetrics.io.features_file import load_features, save_features
 from ganmetrics.io.images import list_image_files

@@ -37,7 +37,7 @@ import torch
 
 from ganmetrics._version import __version__
 from ganmetrics.features.extract import extract_features
-from ganmetrics.features.inception import load_fid_inception
+from ganmetrics.features.extractors.inception import load_fid_inception
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.features.weights import sha256_file
 from ganmetrics.io.atomic import atomic_write

@@ -16,7 +16,7 @@ import torch
 
 import ganmetrics.evaluate as evaluate_module
 from ganmetrics.evaluate import KID, Evaluator, ImageFeatures, evaluate_generator
-from ganmetrics.features.resize import preprocess
+from ganmetrics.features.protocols import preprocess
 from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.frechet import fid_from_features
 from ganmetrics.metrics.inception_score import inception_score
