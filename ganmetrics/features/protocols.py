@@ -30,8 +30,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ganmetrics.defaults import DEFAULTS
-
 INCEPTION_SIZE = 299
 
 
@@ -88,7 +86,7 @@ def get_protocol(name: str) -> Protocol:
     return PROTOCOLS[name]
 
 
-def preprocess(images: torch.Tensor, mode: str = DEFAULTS["resize"]) -> torch.Tensor:
+def preprocess(images: torch.Tensor, mode: str = "pytorch-fid") -> torch.Tensor:
     """Return the float32 (N, 3, S, S) network input for a batch of images, per protocol ``mode``.
 
     Parameters
