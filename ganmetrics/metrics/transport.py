@@ -21,7 +21,7 @@ import torch
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, as_weights, check_same_dims
 
-METRICS = ("euclidean", "sqeuclidean")
+GROUND_COSTS = ("euclidean", "sqeuclidean")
 
 # Squared distances below this fraction of |x_i - c|^2 + |y_j - c|^2 lose more than ~12 of their 16 digits to
 # cancellation in the Gram-matrix formula; those entries are recomputed from coordinate differences.
@@ -67,9 +67,9 @@ def cost_matrix(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
     return sq.sqrt_() if metric == "euclidean" else sq
 
 
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric: {metric!r} is not supported; choose one of {', '.join(METRICS)}")
+def _check_ground_cost(ground_cost: str) -> None:
+    if ground_cost not in GROUND_COSTS:
+        raise ValueError(f"ground_cost: {ground_cost!r} is not supported; choose one of {', '.join(GROUND_COSTS)}")
 
 
 def _support(
@@ -107,8 +107,8 @@ def sinkhorn_from_cost(
     reg: float,
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
-    max_iter: int = DEFAULTS["max_iter"],
-    tol: float = DEFAULTS["tol"],
+    max_iter: int = DEFAULTS["sinkhorn_max_iter"],
+    tol: float = DEFAULTS["sinkhorn_tol"],
 ) -> float:
     r"""Return the transport cost ``<P, C>`` of the entropic optimal plan ``P`` for a given cost matrix ``C``.
 
@@ -175,9 +175,9 @@ def sinkhorn_distance(
     reg: float,
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
-    metric: str = DEFAULTS["metric"],
-    max_iter: int = DEFAULTS["max_iter"],
-    tol: float = DEFAULTS["tol"],
+    ground_cost: str = DEFAULTS["ot_ground_cost"],
+    max_iter: int = DEFAULTS["sinkhorn_max_iter"],
+    tol: float = DEFAULTS["sinkhorn_tol"],
 ) -> float:
     r"""Return the entropic transport cost ``<P, C>`` between two weighted samples (``sinkhorn_from_cost`` on C).
 
@@ -196,13 +196,13 @@ def sinkhorn_distance(
     x, y : (n, d) and (m, d) samples (numpy or torch, any device; computed in float64 on ``x``'s device).
     reg : the entropic regularisation ``eps > 0``, in the units of the cost ``C``.
     a, b : weights of the samples (non-negative, summing to 1); uniform ``1/n`` and ``1/m`` when None.
-    metric : ground cost, ``"euclidean"`` (``|x - y|``) or ``"sqeuclidean"`` (``|x - y|^2``), as ``ot.dist``.
+    ground_cost : ground cost, ``"euclidean"`` (``|x - y|``) or ``"sqeuclidean"`` (``|x - y|^2``), as ``ot.dist``.
     max_iter : iteration limit; tol : stopping threshold on the L2 marginal violation (POT's ``stopThr``).
 
     Raises
     ------
     ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
-        unknown ``metric``, inputs that are not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid
+        unknown ``ground_cost``, inputs that are not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid
         weights (see ``as_weights``).
     TypeError : inputs that are not numpy arrays or torch tensors.
 
@@ -212,13 +212,13 @@ def sinkhorn_distance(
         returned is then the cost of the last (finite) iterate.
     """
     _check_solver_options(reg, max_iter, tol)
-    _check_metric(metric)
+    _check_ground_cost(ground_cost)
     xt = as_samples(x, "x", min_samples=1)
     yt = as_samples(y, "y", min_samples=1, device=xt.device)
     check_same_dims(xt, yt, ("x", "y"))
     xt, at = _measure(xt, a, "a")
     yt, bt = _measure(yt, b, "b")
-    return _sinkhorn_value(cost_matrix(xt, yt, metric), at, bt, float(reg), max_iter, tol)
+    return _sinkhorn_value(cost_matrix(xt, yt, ground_cost), at, bt, float(reg), max_iter, tol)
 
 
 def sinkhorn_divergence(
@@ -227,9 +227,9 @@ def sinkhorn_divergence(
     reg: float,
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
-    metric: str = DEFAULTS["metric"],
-    max_iter: int = DEFAULTS["max_iter"],
-    tol: float = DEFAULTS["tol"],
+    ground_cost: str = DEFAULTS["ot_ground_cost"],
+    max_iter: int = DEFAULTS["sinkhorn_max_iter"],
+    tol: float = DEFAULTS["sinkhorn_tol"],
     entropic_term: bool = True,
 ) -> float:
     r"""Return the debiased Sinkhorn divergence ``S_eps(alpha, beta)`` between two weighted samples.
@@ -249,23 +249,23 @@ def sinkhorn_divergence(
     kernel), ``S_eps >= 0`` with equality iff the measures are equal (Feydy et al., Theorem 1); it tends to
     the optimal transport cost as ``eps -> 0`` and to ``1/2 MMD^2`` with kernel ``-C`` as ``eps -> inf``. The
     entropic bias of ``sinkhorn_distance`` (a positive value between identical samples) cancels: identical
-    inputs give exactly 0. For ``metric="sqeuclidean"``, translating one sample by ``t`` adds exactly ``|t|^2``.
+    inputs give exactly 0. For ``ground_cost="sqeuclidean"``, translating one sample by ``t`` adds exactly ``|t|^2``.
 
     Each ``OT_eps`` is solved by the log-stabilised Sinkhorn iterations of ``sinkhorn_from_cost``, on a cost
     matrix built by ``cost_matrix``; its value is ``eps (<log u + f - log a, r> + <log v + g - log b, c>)`` in
     the solver's potentials (``_sinkhorn``), which equals ``<P, C> + eps KL(P | a b^T)`` of the returned plan.
 
     ``entropic_term=False`` debiases ``<P, C>`` alone, the quantity POT's
-    ``ot.bregman.empirical_sinkhorn_divergence(x, y, reg, a, b, metric)`` returns (its ``empirical_sinkhorn2``
-    is ``<P, C>`` without the entropy; POT also clamps the result at 0, which is not done here: this variant
-    has no sign guarantee and is provided for parity only).
+    ``ot.bregman.empirical_sinkhorn_divergence(x, y, reg, a, b, metric=ground_cost)`` returns (its
+    ``empirical_sinkhorn2`` is ``<P, C>`` without the entropy; POT also clamps the result at 0, which is not done
+    here: this variant has no sign guarantee and is provided for parity only).
 
     Parameters
     ----------
     x, y : (n, d) and (m, d) samples (numpy or torch, any device; computed in float64 on ``x``'s device).
     reg : the entropic regularisation ``eps > 0``, in the units of the cost ``C``.
     a, b : weights of the samples (non-negative, summing to 1); uniform ``1/n`` and ``1/m`` when None.
-    metric : ground cost, ``"euclidean"`` (``|x - y|``) or ``"sqeuclidean"`` (``|x - y|^2``), as ``ot.dist``.
+    ground_cost : ground cost, ``"euclidean"`` (``|x - y|``) or ``"sqeuclidean"`` (``|x - y|^2``), as ``ot.dist``.
     max_iter : iteration limit of each of the three problems; tol : stopping threshold on the L2 marginal
         violation (POT's ``stopThr``).
     entropic_term : include ``eps KL(P | a b^T)`` in ``OT_eps`` (Feydy et al.), or not (POT).
@@ -280,7 +280,7 @@ def sinkhorn_divergence(
     ConvergenceWarning : when one of the three problems ends with the marginal violation above ``tol``.
     """
     _check_solver_options(reg, max_iter, tol)
-    _check_metric(metric)
+    _check_ground_cost(ground_cost)
     xt = as_samples(x, "x", min_samples=1)
     yt = as_samples(y, "y", min_samples=1, device=xt.device)
     check_same_dims(xt, yt, ("x", "y"))
@@ -288,7 +288,7 @@ def sinkhorn_divergence(
     yt, bt = _measure(yt, b, "b")
     values = []
     for (p, wp), (q, wq) in (((xt, at), (yt, bt)), ((xt, at), (xt, at)), ((yt, bt), (yt, bt))):
-        values.append(_sinkhorn_value(cost_matrix(p, q, metric), wp, wq, float(reg), max_iter, tol, entropic_term))
+        values.append(_sinkhorn_value(cost_matrix(p, q, ground_cost), wp, wq, float(reg), max_iter, tol, entropic_term))
     return values[0] - 0.5 * values[1] - 0.5 * values[2]
 
 
@@ -392,7 +392,7 @@ def emd(
     y: ArrayLike,
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
-    metric: str = DEFAULTS["metric"],
+    ground_cost: str = DEFAULTS["ot_ground_cost"],
     max_iter: int | None = DEFAULTS["emd_max_iter"],
     max_bytes: int = DEFAULTS["emd_max_bytes"],
 ) -> float:
@@ -416,7 +416,7 @@ def emd(
     x, y : (n, d) and (m, d) samples, or 1-D vectors (numpy or torch, any device; the cost matrix is built in
         float64 on ``x``'s device and solved on the CPU).
     a, b : weights of the samples (non-negative, summing to 1); uniform ``1/n`` and ``1/m`` when None.
-    metric : ground cost, ``"euclidean"`` or ``"sqeuclidean"``, as ``ot.dist``.
+    ground_cost : ground cost, ``"euclidean"`` or ``"sqeuclidean"``, as ``ot.dist``.
     max_iter : the network simplex's iteration limit (POT's ``numItermax``); None scales it with the problem,
         ``max(100_000, 50 n m)`` (POT's default 100,000 stops short of the optimum already at n = m = 5,000,
         returning a cost 4% too high).
@@ -424,7 +424,7 @@ def emd(
 
     Raises
     ------
-    ValueError : unknown ``metric``, ``max_iter < 1``, a cost matrix above ``max_bytes`` (the message states the
+    ValueError : unknown ``ground_cost``, ``max_iter < 1``, a cost matrix above ``max_bytes`` (the message states the
         bytes needed), inputs that are empty, more than 2-D, hold NaN/Inf or differ in dimension, and invalid
         weights (see ``as_weights``).
     TypeError : inputs that are not numpy arrays or torch tensors.
@@ -432,7 +432,7 @@ def emd(
         that of an intermediate basis, which can lie above or below the EMD (4x below after 5 iterations on 40
         points), so no value is returned.
     """
-    _check_metric(metric)
+    _check_ground_cost(ground_cost)
     if max_iter is not None and max_iter < 1:
         raise ValueError(f"max_iter: must be at least 1 (or None to scale with the problem), got {max_iter!r}")
     xt = _as_points(x, "x")
@@ -440,7 +440,7 @@ def emd(
     check_same_dims(xt, yt, ("x", "y"))
     xt, at = _measure(xt, a, "a")
     yt, bt = _measure(yt, b, "b")
-    if xt.shape[1] == 1 and metric == "euclidean":
+    if xt.shape[1] == 1 and ground_cost == "euclidean":
         return _emd_1d(xt[:, 0], yt[:, 0], at, bt)
     n, m = xt.shape[0], yt.shape[0]
     needed = 8 * n * m
@@ -450,7 +450,7 @@ def emd(
             f"max_bytes={max_bytes}; pass a larger max_bytes to allow it"
         )
     limit = max(100_000, 50 * n * m) if max_iter is None else max_iter
-    C = cost_matrix(xt, yt, metric).cpu().numpy()
+    C = cost_matrix(xt, yt, ground_cost).cpu().numpy()
     with warnings.catch_warnings():
         # POT warns on its own when not optimal; the result code is read and reported below instead.
         warnings.simplefilter("ignore", UserWarning)

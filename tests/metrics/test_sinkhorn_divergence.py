@@ -49,7 +49,7 @@ def test_divergence_matches_feydy_formula_on_pot_plans(metric: str, reg: float):
         - 0.5 * _pot_entropic_cost(x, x, a, a, reg, metric)
         - 0.5 * _pot_entropic_cost(y, y, b, b, reg, metric)
     )
-    ours = sinkhorn_divergence(x, y, reg, a, b, metric=metric, tol=TIGHT, max_iter=100_000)
+    ours = sinkhorn_divergence(x, y, reg, a, b, ground_cost=metric, tol=TIGHT, max_iter=100_000)
     assert ours == pytest.approx(expected, rel=AGREE)
 
 
@@ -60,7 +60,7 @@ def test_without_entropic_term_matches_pot_empirical_sinkhorn_divergence(metric:
         x, y, reg, a, b, metric=metric, stopThr=1e-13, numIterMax=100_000
     )
     assert expected > 0  # POT clamps at 0; the comparison is only meaningful above it
-    ours = sinkhorn_divergence(x, y, reg, a, b, metric=metric, tol=TIGHT, max_iter=100_000, entropic_term=False)
+    ours = sinkhorn_divergence(x, y, reg, a, b, ground_cost=metric, tol=TIGHT, max_iter=100_000, entropic_term=False)
     assert ours == pytest.approx(float(expected), rel=AGREE)
 
 
@@ -75,7 +75,7 @@ def test_translation_adds_the_squared_shift_the_gaussian_closed_form_for_equal_c
     # sampling error of order n^-1/2, Genevay et al. 2019; no tight test can be made from it.)
     x = np.random.default_rng(2).multivariate_normal([0, 0], [[1.0, 0.3], [0.3, 0.5]], size=50)
     shift = np.array([0.3, -0.7])
-    value = sinkhorn_divergence(x, x + shift, reg, metric="sqeuclidean", tol=TIGHT, max_iter=100_000)
+    value = sinkhorn_divergence(x, x + shift, reg, ground_cost="sqeuclidean", tol=TIGHT, max_iter=100_000)
     assert value == pytest.approx(float(shift @ shift), rel=AGREE)
 
 
@@ -88,13 +88,13 @@ def test_translation_adds_the_squared_shift_the_gaussian_closed_form_for_equal_c
 def test_divergence_is_non_negative_symmetric_and_zero_on_identical_samples(seed: int, reg: float, metric: str):
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(12, 3)) * 0.4, rng.normal(size=(9, 3)) * rng.random() * 0.8  # costs of O(1)
-    xy = sinkhorn_divergence(x, y, reg, metric=metric)
-    yx = sinkhorn_divergence(y, x, reg, metric=metric)
+    xy = sinkhorn_divergence(x, y, reg, ground_cost=metric)
+    yx = sinkhorn_divergence(y, x, reg, ground_cost=metric)
     # Feydy et al. 2019, Theorem 1: S_eps >= 0. Round-off of three O(1) values and the marginal tolerance
     # (default 1e-9) times costs of O(1): 1e-8 absolute.
     assert xy >= -1e-8
     assert xy == pytest.approx(yx, rel=1e-7, abs=1e-8)
-    assert sinkhorn_divergence(x, x.copy(), reg, metric=metric) == 0.0  # three identical problems cancel exactly
+    assert sinkhorn_divergence(x, x.copy(), reg, ground_cost=metric) == 0.0  # three identical problems cancel exactly
 
 
 def test_large_eps_tends_to_half_the_energy_distance():
@@ -161,7 +161,7 @@ def test_divergence_refuses_bad_input_naming_it():
     x, y, _, _ = _samples()
     with pytest.raises(ValueError, match="reg"):
         sinkhorn_divergence(x, y, 0.0)
-    with pytest.raises(ValueError, match="metric"):
-        sinkhorn_divergence(x, y, 1.0, metric="cityblock")
+    with pytest.raises(ValueError, match="ground_cost"):
+        sinkhorn_divergence(x, y, 1.0, ground_cost="cityblock")
     with pytest.raises(ValueError, match="x and y"):
         sinkhorn_divergence(x, y[:, :1], 1.0)
