@@ -101,7 +101,7 @@ class Sizes:
 def sizes(config: Config) -> Sizes:
     return config.pick(
         Sizes(steps=8, seeds=1, n=80, workers=1),
-        Sizes(steps=300, seeds=5, n=500, workers=2),
+        Sizes(steps=250, seeds=5, n=500, workers=2),
         Sizes(steps=3000, seeds=10, n=1000, workers=2),
     )
 
