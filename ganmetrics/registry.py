@@ -31,7 +31,7 @@ from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
-from ganmetrics.metrics.transport import GROUND_COSTS, emd, sinkhorn_distance
+from ganmetrics.metrics.transport import GROUND_COSTS, emd, sinkhorn_distance, sinkhorn_divergence
 from ganmetrics.metrics.two_sample import mmd_permutation_test
 from ganmetrics.provenance import check_comparable
 
@@ -189,6 +189,10 @@ def _sinkhorn(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
     return {keys.SINKHORN: sinkhorn_distance(x, y, **kwargs)}
 
 
+def _sinkhorn_divergence(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
+    return {keys.SINKHORN_DIVERGENCE: sinkhorn_divergence(x, y, **kwargs)}
+
+
 def _emd(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
     return {keys.EMD: emd(x, y, **kwargs)}
 
@@ -225,6 +229,15 @@ def _mmd_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap:
     return mmd_interval(x, y, sigma=values[keys.SIGMA], **bootstrap)
 
 
+SINKHORN_OPTIONS = (
+    Option("reg", None, "Entropic regularisation ε (> 0), in cost units.", float, minimum=0, open_minimum=True,
+           required=True),
+    GROUND_COST,
+    Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
+    Option("tol", "sinkhorn_tol", "Stopping threshold on the marginal violation.", float, minimum=0,
+           open_minimum=True),
+)
+
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
@@ -241,13 +254,10 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("mmd", "Unbiased Gaussian-kernel MMD² (and the bandwidth used).", ROWS, mmd2_unbiased, _mmd,
                    (keys.MMD2, keys.SIGMA), LOWER, (SIGMA, SEED, MATMUL_DTYPE), interval=_mmd_ci),
         MetricSpec("sinkhorn", "Entropic optimal-transport cost <P, C> (log-domain Sinkhorn).", ROWS,
-                   sinkhorn_distance, _sinkhorn, (keys.SINKHORN,), LOWER,
-                   (Option("reg", None, "Entropic regularisation ε (> 0), in cost units.", float, minimum=0,
-                           open_minimum=True, required=True),
-                    GROUND_COST,
-                    Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
-                    Option("tol", "sinkhorn_tol", "Stopping threshold on the marginal violation.", float, minimum=0,
-                           open_minimum=True))),
+                   sinkhorn_distance, _sinkhorn, (keys.SINKHORN,), LOWER, SINKHORN_OPTIONS),
+        MetricSpec("sinkhorn_divergence", "Debiased Sinkhorn divergence S_ε = OT_ε(a, b) - ½OT_ε(a, a) - ½OT_ε(b, b) "
+                   "(Feydy et al. 2019): 0 between identical samples.", ROWS, sinkhorn_divergence,
+                   _sinkhorn_divergence, (keys.SINKHORN_DIVERGENCE,), LOWER, SINKHORN_OPTIONS),
         MetricSpec("emd", "Exact earth mover's distance (network simplex) between the two samples.", ROWS, emd, _emd,
                    (keys.EMD,), LOWER,
                    (GROUND_COST,
