@@ -154,18 +154,21 @@ class _Reference:
                  metadata: dict[str, Any]) -> None:
         self.rows, self.stats, self.metadata = rows, stats, metadata
         self._frechet: FrechetReference | None = None
+        self.n: int | None
         if rows is not None:
             self.n, self.dims = int(rows.shape[0]), int(rows.shape[1])
         elif isinstance(stats, FeatureStats):
             self.n, self.dims = stats.n, stats.dims
-        else:
+        elif stats is not None:
             self.n, self.dims = stats.n if stats.n is not None else metadata.get("n"), int(stats.mu.shape[0])
+        else:
+            raise ValueError("reference: holds neither feature rows nor statistics")
 
     def frechet(self) -> FrechetReference:
         """The reference's Fréchet factorisation, computed on first use and kept."""
         if self._frechet is None:
             if self.stats is None:
-                self._frechet = FrechetReference.from_features(self.rows, "reference")
+                self._frechet = FrechetReference.from_features(self.require_rows("fid"), "reference")
             elif isinstance(self.stats, FeatureStats):
                 self._frechet = FrechetReference.from_stats(self.stats)
             else:
@@ -361,7 +364,7 @@ class Evaluator:
                 )
             outputs = dict.fromkeys(wanted, rows)
         else:
-            outputs = self.extractor(torch.as_tensor(batch), wanted)
+            outputs = self._images()(torch.as_tensor(batch), wanted)
         for (feature, _), store in self._stores.items():
             store.add(outputs[feature])
 
@@ -417,24 +420,26 @@ class Evaluator:
             raise ValueError(f"reference_cache: {cache} must end in .npz")
         fingerprint = self._fingerprint(reference)
         cached = self._read_cache(cache, fingerprint, need_rows)
-        if all_ranks_true(cached is not None) if syncing else cached is not None:
+        usable = all_ranks_true(cached is not None) if syncing else cached is not None
+        if usable and cached is not None:
             return cached
         fresh = self._extract_reference(reference, need_rows, syncing)
         if not syncing or rank_and_world_size()[0] == 0:
             meta = {**fresh.metadata, "reference_fingerprint": fingerprint}
-            if need_rows:
-                save_features(cache, {"features": fresh.rows.numpy()}, meta)
-            else:
+            if isinstance(fresh.stats, FeatureStats):
                 save_stats(cache, fresh.stats, meta)
+            else:
+                save_features(cache, {"features": fresh.require_rows("reference_cache").numpy()}, meta)
         return fresh
 
     def _extract_reference(self, reference: Any, need_rows: bool, syncing: bool) -> _Reference:
         """Run the network on an image reference (in shards over the ranks when syncing)."""
+        images = self._images()
         is_path = isinstance(reference, (str, Path))
-        source = reference if is_path else self.extractor.to_unit(torch.as_tensor(reference))
+        source = reference if is_path else images.to_unit(torch.as_tensor(reference))
         extraction = extract_features_distributed(
-            source, sync=syncing, model=self.extractor.model, resize=self.extractor.resize, outputs=("pool3",),
-            batch_size=self.extractor.batch_size, num_workers=self.num_workers if is_path else 0, progress=False,
+            source, sync=syncing, model=images.model, resize=images.resize, outputs=("pool3",),
+            batch_size=images.batch_size, num_workers=self.num_workers if is_path else 0, progress=False,
         )
         rows = torch.from_numpy(extraction.features["pool3"])
         meta = {**extraction.metadata, **self._provenance(), "n": int(rows.shape[0])}
@@ -442,9 +447,15 @@ class Evaluator:
             return _Reference(rows, None, meta)
         return _Reference(None, FeatureStats.from_features(rows, "reference"), meta)
 
+    def _images(self) -> ImageFeatures:
+        """The image extractor; ``ValueError`` when this evaluator takes raw feature rows."""
+        if self.extractor is None:
+            raise ValueError("features: this Evaluator takes raw feature rows (features='raw'), not images")
+        return self.extractor
+
     def _provenance(self) -> dict[str, Any]:
         """How this evaluator's features are made (the record ``check_comparable`` compares)."""
-        return self.extractor.metadata
+        return self._images().metadata
 
     def _fingerprint(self, reference: Any) -> str:
         """Identify an image source: path, file names, sizes and modification times; or a tensor's bytes."""
@@ -459,7 +470,7 @@ class Evaluator:
                               f"{stat.st_mtime_ns}".encode())
         else:
             images = torch.as_tensor(reference).detach().cpu().contiguous()
-            digest.update(f"{images.dtype}{tuple(images.shape)}{self.extractor.input_range}".encode())
+            digest.update(f"{images.dtype}{tuple(images.shape)}{self._images().input_range}".encode())
             digest.update(images.reshape(-1).view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()
 
@@ -487,7 +498,7 @@ class Evaluator:
 
     def _check_reference(self) -> None:
         """Refuse a reference made differently from the generated features (names both sides)."""
-        if self.extractor is not None:
+        if self.extractor is not None and self.reference is not None:
             check_comparable(self.reference.metadata, self._provenance(), ("reference", "generated features"),
                              self.allow_mismatch)
 
@@ -632,6 +643,7 @@ def evaluate_generator(
     """
     if (latent_dim is None) == (latent_fn is None):
         raise ValueError("latent_dim, latent_fn: give exactly one")
+    draw = latent_fn if latent_fn is not None else _normal_latents(int(latent_dim or 0))
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n: needs an integer number of samples >= 2, got {n!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -657,7 +669,7 @@ def evaluate_generator(
         with torch.random.fork_rng(devices=cuda_devices), torch.no_grad():
             for b, start in enumerate(starts):
                 size = min(batch_size, n - start)
-                z = latent_fn(size, latents) if latent_fn else torch.randn(size, latent_dim, generator=latents)
+                z = draw(size, latents)
                 if b in mine:
                     torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1, np.uint64)[0]))
                     evaluator.update(generator_fn(z.to(target)))
@@ -665,6 +677,15 @@ def evaluate_generator(
         if module is not None:
             module.train(was_training)
     return evaluator.compute()
+
+
+def _normal_latents(dims: int) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """The default latent draw: ``torch.randn(size, dims)`` on the CPU from the given generator."""
+
+    def draw(size: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(size, dims, generator=generator)
+
+    return draw
 
 
 def _module_device(module: torch.nn.Module | None) -> torch.device:
