@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import ot
 import pytest
+from cli_run import run, run_json
 from pytorch_fid.fid_score import calculate_frechet_distance
-from reference_cli import run, run_json
 
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
