@@ -151,8 +151,13 @@ class InputLoader:
         """The metadata record of this loader's default feature (what ``check_comparable`` compares)."""
         opts = self.options
         _, sha256 = self.network()
-        return {"extractor": opts.spec.extractor_id(self.feature), "weights_sha256": sha256, "resize": opts.protocol,
-                "numerics": opts.numerics, "dims": opts.spec.outputs[self.feature]}
+        return {
+            "extractor": opts.spec.extractor_id(self.feature),
+            "weights_sha256": sha256,
+            "resize": opts.protocol,
+            "numerics": opts.numerics,
+            "dims": opts.spec.outputs[self.feature],
+        }
 
     def side(self, source: Any, name: str, needs: Sequence[str]) -> Side:
         """Return the side ``source`` resolves to, holding what ``needs`` (``ROWS``, ``STATS``, ``LOGITS``) asks.

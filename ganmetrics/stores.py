@@ -45,8 +45,14 @@ class ImageFeatures:
             raise ValueError(f"input_range: must be one of {INPUT_RANGES} (or None for uint8), got {input_range!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        options = ExtractionOptions(extractor=extractor, protocol=resize, weights=weights, batch_size=batch_size,
-                                    device=None if device is None else str(device), progress=False)
+        options = ExtractionOptions(
+            extractor=extractor,
+            protocol=resize,
+            weights=weights,
+            batch_size=batch_size,
+            device=None if device is None else str(device),
+            progress=False,
+        )
         self.loader = InputLoader(options)
         self.runner = self.loader.runner()
         self.model, self.weights_sha256 = self.loader.network()
@@ -115,8 +121,9 @@ class ImageFeatures:
 class Reference:
     """The reference side: feature rows (float32, CPU) and/or Fréchet statistics, and how they were made."""
 
-    def __init__(self, rows: torch.Tensor | None, stats: FeatureStats | LoadedStats | None,
-                 metadata: dict[str, Any]) -> None:
+    def __init__(
+        self, rows: torch.Tensor | None, stats: FeatureStats | LoadedStats | None, metadata: dict[str, Any]
+    ) -> None:
         self.rows, self.stats, self.metadata = rows, stats, metadata
         self._frechet: FrechetReference | None = None
         self.n: int | None

@@ -65,8 +65,9 @@ def test_evaluator_takes_a_shipped_stats_reference_with_raw_features() -> None:
     evaluator = Evaluator(["fid"], reference="ref:ring8-10000-stats", features="raw")
     evaluator.update(GENERATED)
     stats = load_stats(resolve_reference_path("ref:ring8-10000-stats"))
-    assert evaluator.compute()["fid"] == pytest.approx(fid_between(stats, FeatureStats.from_features(GENERATED)),
-                                                       rel=1e-10)
+    assert evaluator.compute()["fid"] == pytest.approx(
+        fid_between(stats, FeatureStats.from_features(GENERATED)), rel=1e-10
+    )
 
 
 def test_rows_asked_of_a_stats_reference_are_refused_naming_it() -> None:
