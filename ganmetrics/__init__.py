@@ -16,6 +16,7 @@ from ganmetrics.evaluate import (
     SinkhornDivergence,
     evaluate_generator,
 )
+from ganmetrics.inputs import ExtractionOptions
 from ganmetrics.metrics.frechet import FrechetReference, fid_from_features, frechet_distance
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased
@@ -32,6 +33,7 @@ __all__ = [
     "Sinkhorn",
     "SinkhornDivergence",
     "Evaluator",
+    "ExtractionOptions",
     "FeatureStats",
     "FrechetReference",
     "METRICS",
