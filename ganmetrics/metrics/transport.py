@@ -242,8 +242,8 @@ def sinkhorn_divergence(
         \mathrm{OT}_\varepsilon(\alpha, \beta) = \min_{P 1 = a,\; P^T 1 = b}
             \langle P, C \rangle + \varepsilon\, \mathrm{KL}(P \,|\, a b^T)
 
-    (Feydy et al. 2019, "Interpolating between optimal transport and MMD using Sinkhorn divergences", AISTATS,
-    Eqs. (3) and (5); Genevay et al. 2018, "Learning generative models with Sinkhorn divergences", AISTATS).
+    (Feydy et al. 2019, "Interpolating between optimal transport and MMD using Sinkhorn divergences", AISTATS;
+    Genevay et al. 2018, "Learning generative models with Sinkhorn divergences", AISTATS).
     With ``KL(P | a b^T) = sum_ij P_ij log(P_ij / (a_i b_j))`` (the mass term vanishes for plans of mass 1), and
     the Gibbs kernel ``exp(-C / eps)`` positive definite (both costs here: the Laplace and the Gaussian
     kernel), ``S_eps >= 0`` with equality iff the measures are equal (Feydy et al., Theorem 1); it tends to

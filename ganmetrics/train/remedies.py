@@ -7,10 +7,10 @@ initial ones and the value after each update of that player, the current value i
 constant of the step (no gradient flows into it), so the penalty's gradient is ``2 lambda (theta - mean)``.
 The mean is kept as a running average and saved in the checkpoint, so a resumed run continues exactly.
 
-*Unrolled GANs* (Metz et al. 2017, "Unrolled generative adversarial networks", Sec. 2, Eqs. 4-6): the
+*Unrolled GANs* (Metz et al. 2017, "Unrolled generative adversarial networks", Sec. 2.2): the
 generator minimises its loss against ``theta_D^K``, the discriminator after ``K`` further updates of its own
 loss, ``theta_D^{k+1} = theta_D^k - eta^k d f_D(theta_G, theta_D^k) / d theta_D^k``, and differentiates through
-those updates (Eq. 6 in full, not the first-order approximation of Eq. 7's discussion). As in the authors'
+those updates (the full gradient of Sec. 2.3, not its first-order truncation). As in the authors'
 experiments, the update rule unrolled is the discriminator's own optimiser, Adam (Kingma & Ba 2015,
 Algorithm 1), starting from its current moments and step count, at its current learning rate. The unrolled
 parameters live in a dictionary evaluated with ``torch.func.functional_call``: the discriminator's real
@@ -106,7 +106,7 @@ def unrolled_generator_loss(
 
     ``f_G(theta_G, theta_D^K)`` with ``theta_D^0`` the discriminator's parameters and ``theta_D^{k+1}`` one Adam step
     on ``discriminator_loss(loss, D_k(real), D_k(fake), real_label)``, differentiated through every step (Metz
-    et al. 2017, Eq. 6). ``fake`` carries the generator's graph. With ``steps = 0`` this is exactly
+    et al. 2017, Sec. 2.2-2.3). ``fake`` carries the generator's graph. With ``steps = 0`` this is exactly
     ``generator_loss(loss, discriminator(fake))``. Neither ``discriminator`` nor ``optimizer`` is modified.
     """
     if steps == 0:

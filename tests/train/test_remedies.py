@@ -118,7 +118,7 @@ def test_unrolled_loss_equals_the_loss_against_a_copy_trained_by_torch_adam(step
 
 
 def test_unrolled_loss_gradient_matches_finite_differences():
-    # The generator's gradient flows through the K Adam updates (Metz et al. 2017, Eq. 6); float64 central
+    # The generator's gradient flows through the K Adam updates (Metz et al. 2017, Sec. 2.3); float64 central
     # differences (gradcheck's eps 1e-6) agree to its default atol 1e-5 / rtol 1e-3.
     generator, discriminator, optimizer, real, z = _players()
     fake = generator(z).detach()[:6].requires_grad_(True)
