@@ -39,7 +39,8 @@ class HistoricalAverage:
 
     def penalty(self, module: nn.Module) -> torch.Tensor:
         """Return ``weight * sum over parameters of ||theta - mean||^2`` (the mean held constant)."""
-        return self.weight * sum((p - m).pow(2).sum() for p, m in zip(module.parameters(), self.mean, strict=True))
+        squares = [(p - m).pow(2).sum() for p, m in zip(module.parameters(), self.mean, strict=True)]
+        return self.weight * torch.stack(squares).sum()
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
@@ -96,7 +97,7 @@ def _adam_step(
 def unrolled_generator_loss(
     loss: str,
     discriminator: nn.Module,
-    optimizer: torch.optim.Adam,
+    optimizer: torch.optim.Optimizer,
     real: torch.Tensor,
     fake: torch.Tensor,
     steps: int,
@@ -105,8 +106,9 @@ def unrolled_generator_loss(
     """Return the generator's loss against the discriminator unrolled ``steps`` Adam updates ahead (module doc).
 
     ``f_G(theta_G, theta_D^K)`` with ``theta_D^0`` the discriminator's parameters and ``theta_D^{k+1}`` one Adam step
-    on ``discriminator_loss(loss, D_k(real), D_k(fake), real_label)``, differentiated through every step (Metz
-    et al. 2017, Sec. 2.2-2.3). ``fake`` carries the generator's graph. With ``steps = 0`` this is exactly
+    of ``optimizer`` (a ``torch.optim.Adam``; ``check_unroll`` refuses other recipes) on
+    ``discriminator_loss(loss, D_k(real), D_k(fake), real_label)``, differentiated through every step (Metz et al.
+    2017, Sec. 2.2-2.3). ``fake`` carries the generator's graph. With ``steps = 0`` this is exactly
     ``generator_loss(loss, discriminator(fake))``. Neither ``discriminator`` nor ``optimizer`` is modified.
     """
     if steps == 0:

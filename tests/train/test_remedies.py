@@ -114,7 +114,7 @@ def test_unrolled_loss_equals_the_loss_against_a_copy_trained_by_torch_adam(step
         discriminator_loss("ns", twin(real), twin(fake.detach()), 0.9).backward()
         twin_optimizer.step()
     expected = generator_loss("ns", twin(fake.detach()))
-    assert float(unrolled) == pytest.approx(float(expected), rel=1e-12)
+    assert unrolled.item() == pytest.approx(expected.item(), rel=1e-12)
 
 
 def test_unrolled_loss_gradient_matches_finite_differences():
