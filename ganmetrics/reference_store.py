@@ -44,6 +44,7 @@ from ganmetrics.io.atomic import atomic_write
 from ganmetrics.io.features_file import load_features, save_features
 from ganmetrics.io.stats_file import load_stats, save_stats
 from ganmetrics.metrics.frechet import FeatureStats
+from ganmetrics.mixtures import MIXTURES
 
 REFERENCE_PREFIX = "ref:"
 REFERENCE_DIR_ENV = "GANMETRICS_REFERENCE_DIR"
@@ -211,11 +212,8 @@ def synthetic_images(n: int, size: int = SYNTHETIC_SIZE, seed: int = SYNTHETIC_S
 
 
 def mixture_sample(name: str, n: int, seed: int = MIXTURE_SEED) -> np.ndarray:
-    """Return ``n`` float32 points of the built-in 2-D mixture ``name`` (``ganmetrics.train.data.MIXTURES``),
+    """Return ``n`` float32 points of the built-in 2-D mixture ``name`` (``ganmetrics.mixtures.MIXTURES``),
     drawn by ``Mixture2D.sample`` from a CPU ``torch.Generator`` seeded with ``seed``."""
-    # Imported here: ganmetrics.train imports the evaluation API, which resolves ref:NAME paths through this module.
-    from ganmetrics.train.data import MIXTURES
-
     if name not in MIXTURES:
         raise ValueError(f"name: unknown mixture {name!r}; choose from {', '.join(MIXTURES)}")
     return MIXTURES[name]().sample(n, torch.Generator().manual_seed(seed)).numpy()
@@ -234,8 +232,6 @@ class _Built:
 
 
 def _build_mixtures() -> list[_Built]:
-    from ganmetrics.train.data import MIXTURES  # see mixture_sample
-
     built = []
     for mixture in MIXTURES:
         described = MIXTURES[mixture]()
