@@ -29,13 +29,16 @@ RUN_OPTIONS = ("out", "resume", "overwrite", "as_json", "progress")
               help="Generator updates.")
 @click.option("--batch-size", type=int, default=None, help="[default: the recipe's; see ganmetrics.train.losses].")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: the recipe's].")
-@click.option("--lr-decay/--no-lr-decay", default=True, show_default=True,
+@click.option("--lr-decay/--no-lr-decay", default=DEFAULTS["train_lr_decay"], show_default=True,
               help="Decay the learning rate linearly to 0 over the run.")
 @click.option("--d-steps", type=int, default=None,
               help="Discriminator steps per generator step [default: 1, or 5 for wgan/wgan-gp].")
-@click.option("--label-smoothing", type=float, is_flag=False, flag_value=0.9, default=1.0,
+@click.option("--r1", type=float, default=None,
+              help="R1 penalty weight on D's gradient at real points (Mescheder et al. 2018) [default: the "
+                   "recipe's: 0.1 for ns/minimax on 2-D data, else 0].")
+@click.option("--label-smoothing", type=float, is_flag=False, flag_value=0.9, default=DEFAULTS["train_real_label"],
               help="One-sided label smoothing: the real target (0.9 when given without a value; 1 = off).")
-@click.option("--instance-noise", type=float, default=0.0, show_default=True,
+@click.option("--instance-noise", type=float, default=DEFAULTS["train_instance_noise"], show_default=True,
               help="Initial std of Gaussian noise on D's inputs, decaying linearly to 0 over the run.")
 @click.option("--feature-matching", is_flag=True, help="Generator matches D's mean features (Salimans et al.).")
 @click.option("--z-dim", type=int, default=DEFAULTS["train_z_dim"], show_default=True)
@@ -51,7 +54,7 @@ RUN_OPTIONS = ("out", "resume", "overwrite", "as_json", "progress")
 @click.option("--checkpoint-every", type=int, default=DEFAULTS["train_checkpoint_every"], show_default=True)
 @click.option("--log-every", type=int, default=DEFAULTS["train_log_every"], show_default=True)
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--device", default=DEFAULTS["train_device"], show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: config, metrics.jsonl, checkpoint, samples, plots.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
