@@ -89,5 +89,6 @@ def train_command(ctx: click.Context, **options: Any) -> None:
         shown = {k: v for k, v in metrics.items() if k not in ("n1", "n2", "dims", "sigma")}
         click.echo("final metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
     click.echo(f"metrics log:   {out / 'metrics.jsonl'}")
+    click.echo(f"checkpoint:    {out / 'checkpoint.pt'} (--resume continues from it)")
     click.echo(f"plots:         {', '.join(str(p) for p in sorted((out / 'plots').glob('*.png')))}")
     click.echo(f"samples:       {out / 'samples'}")

@@ -50,7 +50,7 @@ def plot_losses(records: list[dict[str, Any]], path: Path) -> None:
         points = [(r["step"], r["losses"][name]) for r in records if name in r.get("losses", {})]
         ax.plot(*zip(*points, strict=True), label=name)
     ax.set_xlabel("generator step")
-    ax.set_ylabel("loss (nats; critic units for WGAN)")
+    ax.set_ylabel("value (BCE losses in nats)")
     ax.set_title("Training losses (mean over the steps since the previous log line)", fontsize=10)
     if names:
         ax.legend(fontsize=8)

@@ -126,7 +126,7 @@ def test_a_run_leaves_config_metrics_checkpoint_samples_and_plots(ring_run):
             assert image.format == "PNG"
     record = scored[-1]
     assert {"step", "wall_time", "losses", "metrics"} <= set(record)
-    assert {"d_loss", "g_loss"} == set(record["losses"])
+    assert {"d_loss", "g_loss", "r1_penalty"} == set(record["losses"])
 
 
 def test_resume_after_an_interruption_gives_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -156,7 +156,7 @@ def test_resume_after_an_interruption_gives_identical_metrics(tmp_path: Path, mo
 @pytest.mark.parametrize(("loss", "logged"), [
     ("wgan", {"d_loss", "g_loss", "em_estimate"}),
     ("wgan-gp", {"d_loss", "g_loss", "em_estimate", "gradient_penalty"}),
-    ("minimax", {"d_loss", "g_loss"}),
+    ("minimax", {"d_loss", "g_loss", "r1_penalty"}),
 ])
 def test_other_objectives_complete_and_log_their_own_losses(tmp_path: Path, loss: str, logged: set):
     record = train(TrainConfig(**{**TINY, "loss": loss}), tmp_path, progress=False)
@@ -177,12 +177,12 @@ CLI_TINY = ["--steps", "20", "--batch-size", "32", "--eval-every", "10", "--eval
 
 def test_cli_runs_and_prints_a_summary_naming_the_plots(tmp_path: Path):
     result = _cli(["--data", "ring8", "--out", str(tmp_path / "run"), *CLI_TINY, "--label-smoothing",
-                   "--instance-noise", "0.1", "--feature-matching", "--d-steps", "2"])
+                   "--instance-noise", "0.1", "--feature-matching", "--d-steps", "2", "--r1", "0.5"])
     assert result.exit_code == 0, result.output
     assert "final metrics: fid=" in result.output and "snapshots.png" in result.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (config["real_label"], config["instance_noise"], config["feature_matching"], config["d_steps"]) == (
-        0.9, 0.1, True, 2)
+    assert (config["real_label"], config["instance_noise"], config["feature_matching"], config["d_steps"],
+            config["r1"]) == (0.9, 0.1, True, 2, 0.5)
 
 
 def test_cli_unknown_dataset_fails_listing_the_valid_names(tmp_path: Path):
