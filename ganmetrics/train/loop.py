@@ -153,6 +153,7 @@ def load_config(out: str | os.PathLike) -> TrainConfig:
         allowed = [CONFIG_TYPES[name] for name in str(fields[key]).split(" | ")]
         if not any(type(value) is kind or (kind is float and type(value) is int) for kind in allowed):
             raise ValueError(f"config: {path} has {key} = {value!r}; expected {fields[key]}")
+    saved.setdefault("r1", 0.0)  # written before the R1 option existed: that run trained without it
     return TrainConfig(**saved)
 
 
@@ -411,7 +412,7 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
                 _add(logged, "r1_penalty", penalty.item() / d_steps)
             if objective.gp_weight is not None:
                 penalty = gradient_penalty(discriminator, real, fake, noise)
-                total = d_loss + objective.gp_weight * penalty
+                total = total + objective.gp_weight * penalty
                 _add(logged, "gradient_penalty", penalty.item() / d_steps)
             opt_d.zero_grad(set_to_none=True)
             total.backward()

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ganmetrics.cli.train import train_command
 from ganmetrics.mixtures import ring
-from ganmetrics.train import TrainConfig, read_records, train
+from ganmetrics.train import TrainConfig, load_config, read_records, train
 from ganmetrics.train import loop as loop_module
 from ganmetrics.train.data import MixtureSampler
 from ganmetrics.train.loop import Scorer
@@ -256,3 +256,10 @@ def test_cli_missing_mnist_files_fail_with_the_expected_location(tmp_path: Path)
     result = _cli(["--data", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "run"), *CLI_TINY])
     assert result.exit_code != 0 and "MNIST/raw/train-images-idx3-ubyte" in result.output
     assert not (tmp_path / "run").exists()  # nothing written for a run that never started
+
+
+def test_a_config_json_from_before_the_r1_option_loads_as_a_run_without_r1(tmp_path: Path):
+    saved = dataclasses.asdict(TrainConfig(**TINY))
+    del saved["r1"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert load_config(tmp_path).r1 == 0.0
