@@ -2,8 +2,8 @@
 
 Inputs are float32 features, as every extractor returns them; each tool computes in its own precision:
 torch-fidelity, clean-fid and torchmetrics entirely in the features' float32; ours (default
-``precision="float32"``) runs the dot-product matmuls in IEEE float32 on per-sample-centred rows and everything
-else in float64, and with ``precision="float64"`` entirely in float64 (rows so named). The reference
+``matmul_dtype="float32"``) runs the dot-product matmuls in IEEE float32 on per-sample-centred rows and everything
+else in float64, and with ``matmul_dtype="float64"`` entirely in float64 (rows so named). The reference
 values are computed here in float64 numpy, independently of all of them.
 
 Tables: (1) KID with the usual 100 subsets of 1,000: ours, torch-fidelity's ``kid_features_to_metric`` (numpy),
@@ -94,8 +94,8 @@ def _kid_impls(x: np.ndarray, y: np.ndarray, subsets: int, size: int, with_float
 
     impls = [
         Impl("kid", lambda: kid(x, y, subsets=subsets, subset_size=size)[0], ours=True),
-        *([Impl('kid(precision="float64")', lambda: kid(x, y, subsets=subsets, subset_size=size,
-                                                         precision="float64")[0], ours=True)]
+        *([Impl('kid(matmul_dtype="float64")', lambda: kid(x, y, subsets=subsets, subset_size=size,
+                                                         matmul_dtype="float64")[0], ours=True)]
           if with_float64 else []),
         Impl("torch-fidelity", lambda: kid_features_to_metric(
             xt, yt, kid_subsets=subsets, kid_subset_size=size, verbose=False)["kernel_inception_distance_mean"]),
@@ -151,8 +151,8 @@ def run(config: Config) -> list[Table]:
     xm, ym = x[:n_mmd], y[:n_mmd]
     sigma = mmd2_unbiased(xm, ym).sigma  # the median heuristic, then fixed for every implementation
     impls = [Impl("mmd2_unbiased", lambda: mmd2_unbiased(xm, ym, sigma=sigma).mmd2, ours=True),
-             Impl('mmd2_unbiased(precision="float64")',
-                  lambda: mmd2_unbiased(xm, ym, sigma=sigma, precision="float64").mmd2, ours=True),
+             Impl('mmd2_unbiased(matmul_dtype="float64")',
+                  lambda: mmd2_unbiased(xm, ym, sigma=sigma, matmul_dtype="float64").mmd2, ours=True),
              Impl("naive numpy", lambda: numpy_gaussian_mmd2(xm, ym, sigma), note="float64, full matrices")]
     if torch.cuda.is_available():
         xmc, ymc = torch.from_numpy(xm).cuda(), torch.from_numpy(ym).cuda()

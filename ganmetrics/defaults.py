@@ -73,5 +73,5 @@ DEFAULTS: dict[str, Any] = {
     "emd_max_iter": None,
     # MMD^2 and KID: dtype of the one matmul per kernel block ("float32": about twice the speed of "float64" on
     # CPUs; row norms, centring terms, kernel values and sums stay float64 either way, see ganmetrics.metrics.mmd).
-    "kernel_precision": "float32",
+    "mmd_matmul_dtype": "float32",
 }

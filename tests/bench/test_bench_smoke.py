@@ -65,12 +65,12 @@ def test_frechet_case_ours_is_exact_on_rank_deficient_stats() -> None:
 def test_kernel_case_deterministic_kid_matches_the_float64_formula() -> None:
     # One subset holding every sample: no randomness. Ours by default evaluates dot products in float32 with the
     # rest in float64: the 1e-6 relative (measured 2e-7 on these small smoke samples, see mmd.py); with
-    # precision="float64", float64 round-off only (1e-10). The peers, in float32, are only expected within ~1e-4.
+    # matmul_dtype="float64", float64 round-off only (1e-10). The peers, in float32, are only expected within ~1e-4.
     _, exact, gaussian = load_case("kernel").run(SMOKE)
     assert exact.agreement(exact.row("kid")) < 1e-6
     assert gaussian.agreement(gaussian.row("mmd2_unbiased")) < 1e-6
-    assert exact.agreement(exact.row('kid(precision="float64")')) < 1e-10
-    assert gaussian.agreement(gaussian.row('mmd2_unbiased(precision="float64")')) < 1e-10
+    assert exact.agreement(exact.row('kid(matmul_dtype="float64")')) < 1e-10
+    assert gaussian.agreement(gaussian.row('mmd2_unbiased(matmul_dtype="float64")')) < 1e-10
 
 
 def test_e2e_case_runs_every_cli_and_features_agree(monkeypatch: pytest.MonkeyPatch) -> None:
