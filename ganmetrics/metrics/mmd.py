@@ -39,7 +39,6 @@ Precision
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 from collections.abc import Callable, Iterator
@@ -49,7 +48,7 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
-from ganmetrics.metrics._blas import matmul_nt_, syrk_
+from ganmetrics.metrics._blas import matmul_nt_, one_torch_thread, syrk_
 from ganmetrics.metrics.distances import cost_matrix
 from ganmetrics.numerics import exact_float32
 
@@ -141,27 +140,6 @@ class _Workspace:
         return buffer[:numel]
 
 
-@contextlib.contextmanager
-def _one_torch_thread(device: torch.device) -> Iterator[None]:
-    """Within the block, run torch's CPU operations on one thread (the BLAS calls keep their own threads).
-
-    The kernel values are formed in many cache-sized strips, a few operations each. With two or more torch
-    threads every such operation is a parallel region whose threads meet at a barrier; when other processes
-    share the cores, a thread that has been preempted holds the others at the barrier for a scheduler time
-    slice. Measured on the 2-core benchmark machine at load 9: 47 ms on one thread against 1.1 s on two for the
-    kernel values of one 2,000-row Gram matrix. Restores the previous thread count on exit.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _pair_sums(terms: _KernelTerms, tile: int, workspace: _Workspace) -> torch.Tensor:
     """Return the float64 sums ``(U_xx, U_yy, S_xy)``: ``U_xx = sum_{i<j} k(x_i, x_j)``, ``U_yy`` likewise and
     ``S_xy = sum_{i,j} k(x_i, y_j)``.
@@ -179,7 +157,7 @@ def _pair_sums(terms: _KernelTerms, tile: int, workspace: _Workspace) -> torch.T
     gram_buffer = workspace.get("gram", side * side, terms.rows, terms.rows.dtype)
     values = workspace.get("values", min(_VALUE_BLOCK, side * side), terms.rows, torch.float64)
     sums = terms.within.new_zeros(3)
-    with exact_float32(), _one_torch_thread(terms.rows.device):
+    with exact_float32(), one_torch_thread(terms.rows.device):
         for k, rows in enumerate(tiles):
             for cols in tiles[k:]:
                 gram = gram_buffer[: len(rows) * len(cols)].view(len(rows), len(cols))
