@@ -96,25 +96,74 @@ def _run(args: list[str], pattern: str) -> float:
 def _commands(a: Path, b: Path, weights: Path) -> dict[str, tuple[list[str], str]]:
     python = sys.executable
     cuda = torch.cuda.is_available()
-    ours = [python, "-m", "ganmetrics.cli.main", "fid", str(a), str(b), "--weights", str(weights), "--batch-size",
-            str(BATCH), "--quiet", "--json", "--device", "cuda" if cuda else "cpu"]
+    ours = [
+        python,
+        "-m",
+        "ganmetrics.cli.main",
+        "fid",
+        str(a),
+        str(b),
+        "--weights",
+        str(weights),
+        "--batch-size",
+        str(BATCH),
+        "--quiet",
+        "--json",
+        "--device",
+        "cuda" if cuda else "cpu",
+    ]
     number = r"([-+0-9.eE]+)"
     return {
         "ours pytorch-fid": (ours + ["--resize", "pytorch-fid"], r'"fid":\s*' + number),
-        "pytorch-fid": ([python, "-m", "pytorch_fid", str(a), str(b), "--batch-size", str(BATCH), "--device",
-                         "cuda" if cuda else "cpu"], r"FID:\s*" + number),
+        "pytorch-fid": (
+            [
+                python,
+                "-m",
+                "pytorch_fid",
+                str(a),
+                str(b),
+                "--batch-size",
+                str(BATCH),
+                "--device",
+                "cuda" if cuda else "cpu",
+            ],
+            r"FID:\s*" + number,
+        ),
         "ours tf": (ours + ["--resize", "tf"], r'"fid":\s*' + number),
-        "ours pytorch-fid fast": (ours + ["--resize", "pytorch-fid", "--precision", "fp32-fast"],
-                                  r'"fid":\s*' + number),
+        "ours pytorch-fid fast": (
+            ours + ["--resize", "pytorch-fid", "--precision", "fp32-fast"],
+            r'"fid":\s*' + number,
+        ),
         "ours tf fast": (ours + ["--resize", "tf", "--precision", "fp32-fast"], r'"fid":\s*' + number),
-        "torch-fidelity": ([python, "-m", "torch_fidelity.fidelity", "--fid", "--input1", str(a), "--input2", str(b),
-                            "--feature-extractor-weights-path", str(weights), "--batch-size", str(BATCH), "--json",
-                            "--silent", "--no-cache"] + ([] if cuda else ["--cpu"]),
-                           r'"frechet_inception_distance":\s*' + number),
+        "torch-fidelity": (
+            [
+                python,
+                "-m",
+                "torch_fidelity.fidelity",
+                "--fid",
+                "--input1",
+                str(a),
+                "--input2",
+                str(b),
+                "--feature-extractor-weights-path",
+                str(weights),
+                "--batch-size",
+                str(BATCH),
+                "--json",
+                "--silent",
+                "--no-cache",
+            ]
+            + ([] if cuda else ["--cpu"]),
+            r'"frechet_inception_distance":\s*' + number,
+        ),
     }
 
 
-def _timing_tables(n: int, size: int, config: Config, modes: tuple[str, ...] = ("pytorch-fid", "tf")) -> list[Table]:
+def _timing_tables(
+    n: int, size: int, config: Config, modes: tuple[str, ...] = ("pytorch-fid", "tf"), fast: bool = True
+) -> list[Table]:
+    """Return one table per resize mode: ``ganmetrics fid`` (and, with ``fast``, its fp32-fast run) against the
+    peer's CLI on 2 × ``n`` PNGs of ``size`` px."""
     weights = weights_file()
     a, b = image_folder(n, size, seed=1), image_folder(n, size, seed=2)
     commands = _commands(a, b, weights)
@@ -129,25 +178,44 @@ def _timing_tables(n: int, size: int, config: Config, modes: tuple[str, ...] = (
         peer, cli = peers[mode]
         table = measure(
             f"2 × {n} PNGs of {size}×{size}, resize {mode}: `ganmetrics fid` vs `{cli}`",
-            [impl(f"ours {mode}", "ganmetrics fid", True, f"--resize {mode}"),
-             impl(f"ours {mode} fast", "ganmetrics fid fp32-fast", True, f"--resize {mode} --precision fp32-fast"),
-             impl(peer, peer, False, "CLI")],
-            config, value_name="FID",
+            [
+                impl(f"ours {mode}", "ganmetrics fid", True, f"--resize {mode}"),
+                *(
+                    [
+                        impl(
+                            f"ours {mode} fast",
+                            "ganmetrics fid fp32-fast",
+                            True,
+                            f"--resize {mode} --precision fp32-fast",
+                        )
+                    ]
+                    if fast
+                    else []
+                ),
+                impl(peer, peer, False, "CLI"),
+            ],
+            config,
+            value_name="FID",
         )
         table.reference_name, table.reference = f"{peer} CLI", table.row(peer).value
         if n <= 2048:
             table.notes.append(
                 f"With {n} images per side the covariances are rank-deficient (N < 2048): the peers' FID is low by "
-                "~1e-6 relative from round-off (see the `frechet` case), which adds to the feature rounding here.")
-        table.notes.append(f"Images per second end to end (2 × {n} images, median run): "
-                           + ", ".join(f"{r.name} {2 * n / r.median:.1f}" for r in table.rows if r.times) + ".")
+                "~1e-6 relative from round-off (see the `frechet` case), which adds to the feature rounding here."
+            )
+        table.notes.append(
+            f"Images per second end to end (2 × {n} images, median run): "
+            + ", ".join(f"{r.name} {2 * n / r.median:.1f}" for r in table.rows if r.times)
+            + "."
+        )
         tables.append(table)
     return tables
 
 
-def _probe_features(count: int) -> Table:
+def _probe_features(count: int, all_threads: bool = True) -> Table:
     """Return pool3 agreement of ours with pytorch-fid's and torch-fidelity's extractors on a probe folder, with
-    torch on one thread (as the project's parity tests) and on all threads (as the CLIs run)."""
+    torch on one thread (as the project's parity tests) and, with ``all_threads``, on all threads (as the CLIs
+    run)."""
     from pytorch_fid.fid_score import get_activations
     from pytorch_fid.inception import InceptionV3
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -173,7 +241,7 @@ def _probe_features(count: int) -> Table:
     extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=weights)
     images = torch.stack([rgb_tensor(Image.open(f)) for f in files])
     threads = torch.get_num_threads()
-    for count_threads in sorted({1, threads}):
+    for count_threads in sorted({1, threads} if all_threads else {1}):
         torch.set_num_threads(count_threads)
         try:
             theirs = get_activations(files, peer, batch_size=BATCH, dims=2048, device="cpu", num_workers=0)
@@ -181,28 +249,50 @@ def _probe_features(count: int) -> Table:
             with torch.inference_mode():
                 theirs_tf = extractor(images)[0].numpy()
             ours_tf = extract_features(folder, model=model, resize="tf", progress=False, num_workers=0)
-            ours_fast = extract_features(folder, model=model, resize="pytorch-fid", progress=False, num_workers=0,
-                                         precision="fp32-fast")
+            ours_fast = extract_features(
+                folder, model=model, resize="pytorch-fid", progress=False, num_workers=0, precision="fp32-fast"
+            )
         finally:
             torch.set_num_threads(threads)
-        rows.append((f"pytorch-fid get_activations, {count_threads} thread(s)",
-                     float(np.abs(ours.features["pool3"] - theirs).max())))
-        rows.append((f"torch-fidelity extractor, {count_threads} thread(s)",
-                     float(np.abs(ours_tf.features["pool3"] - theirs_tf).max())))
-        rows.append((f"ours fp32-fast against ours fp32, {count_threads} thread(s)",
-                     float(np.abs(ours_fast.features["pool3"] - ours.features["pool3"]).max())))
+        rows.append(
+            (
+                f"pytorch-fid get_activations, {count_threads} thread(s)",
+                float(np.abs(ours.features["pool3"] - theirs).max()),
+            )
+        )
+        rows.append(
+            (
+                f"torch-fidelity extractor, {count_threads} thread(s)",
+                float(np.abs(ours_tf.features["pool3"] - theirs_tf).max()),
+            )
+        )
+        rows.append(
+            (
+                f"ours fp32-fast against ours fp32, {count_threads} thread(s)",
+                float(np.abs(ours_fast.features["pool3"] - ours.features["pool3"]).max()),
+            )
+        )
     table_rows = []
     for name, diff in rows:
         row = Row(name, False, f"{count} images, 64×64")
         row.value = diff
         table_rows.append(row)
     scale = float(np.abs(theirs).max())
-    return Table("Feature agreement: max |pool3 ours − pool3 peer| on the probe", table_rows, "", None,
-                 value_name="max abs diff", timed=False, value_format=".2e",
-                 notes=[f"pool3 values reach {scale:.2f} here; target 1e-5 absolute. Our resize runs on one thread "
-                        "always; the network's CPU kernels round differently with the thread count. fp32-fast "
-                        "(BatchNorm folded, channels-last) rounds differently by design and is opt-in; seeded "
-                        "random weights amplify rounding through the 94 layers more than trained ones."])
+    return Table(
+        "Feature agreement: max |pool3 ours − pool3 peer| on the probe",
+        table_rows,
+        "",
+        None,
+        value_name="max abs diff",
+        timed=False,
+        value_format=".2e",
+        notes=[
+            f"pool3 values reach {scale:.2f} here; target 1e-5 absolute. Our resize runs on one thread "
+            "always; the network's CPU kernels round differently with the thread count. fp32-fast "
+            "(BatchNorm folded, channels-last) rounds differently by design and is opt-in; seeded "
+            "random weights amplify rounding through the 94 layers more than trained ones."
+        ],
+    )
 
 
 def _profile(n: int, size: int) -> Table:
@@ -242,25 +332,38 @@ def _profile(n: int, size: int) -> Table:
         row = Row(name, True, f"{100 * seconds / total:.0f} %")
         row.value = seconds
         rows.append(row)
-    return Table(f"Profile of our pipeline on one folder of {n} PNGs of {size}×{size} (stages in sequence)", rows,
-                 "", None, value_name="seconds", timed=False, value_format=".2f",
-                 notes=[f"{n / stages['network (Inception v3, batch 50)']:.1f} images/s through the network "
-                        f"alone on {torch.get_num_threads()} threads; {n / fast_seconds:.1f} images/s with "
-                        f"--precision fp32-fast ({fast_seconds:.2f} s, not counted above). The Fréchet distance "
-                        "itself (two 2048-d covariances) is measured in the `frechet` case."])
+    return Table(
+        f"Profile of our pipeline on one folder of {n} PNGs of {size}×{size} (stages in sequence)",
+        rows,
+        "",
+        None,
+        value_name="seconds",
+        timed=False,
+        value_format=".2f",
+        notes=[
+            f"{n / stages['network (Inception v3, batch 50)']:.1f} images/s through the network "
+            f"alone on {torch.get_num_threads()} threads; {n / fast_seconds:.1f} images/s with "
+            f"--precision fp32-fast ({fast_seconds:.2f} s, not counted above). The Fréchet distance "
+            "itself (two 2048-d covariances) is measured in the `frechet` case."
+        ],
+    )
 
 
 def run(config: Config) -> list[Table]:
     """Default scale: 2 × 200 images (the issue's size) at 32 and 256 px against pytorch-fid, and at 32 px
     against torch-fidelity (the network's cost does not depend on the image size); full scale adds 256 px
-    against torch-fidelity and 2 × 2,000 images (about 10 minutes per run on 2 cores)."""
-    n = config.pick(3, 200, 200)
-    tables = _timing_tables(n, 32, config)
-    if config.scale != "smoke":
-        modes = ("pytorch-fid",) if config.scale == "default" else ("pytorch-fid", "tf")
-        tables += _timing_tables(n, 256, config, modes=modes)
+    against torch-fidelity and 2 × 2,000 images (about 10 minutes per run on 2 cores). Smoke scale (the test
+    suite's check that every command still runs): ours against pytorch-fid on 2 × 3 images, a 2-image probe on
+    one thread, a 2-image profile; torch-fidelity's CLI and fp32-fast are covered by the probe's extractors."""
+    if config.scale == "smoke":  # every command and extractor once, in the fewest processes: the runner's check
+        return [
+            *_timing_tables(3, 32, config, modes=("pytorch-fid",), fast=False),
+            _probe_features(2, all_threads=False),
+            _profile(2, 32),
+        ]
+    tables = _timing_tables(200, 32, config)
+    modes_256 = ("pytorch-fid",) if config.scale == "default" else ("pytorch-fid", "tf")
+    tables += _timing_tables(200, 256, config, modes=modes_256)
     if config.scale == "full":
         tables += _timing_tables(2000, 32, config) + _timing_tables(2000, 256, config)
-    tables.append(_probe_features(config.pick(4, 20, 20)))
-    tables.append(_profile(config.pick(3, 100, 100), config.pick(32, 256, 256)))
-    return tables
+    return [*tables, _probe_features(20), _profile(100, 256)]
