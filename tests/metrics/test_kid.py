@@ -1,5 +1,5 @@
 """KID: numpy per-subset formula (float64 and float32 matmuls), exact torch-fidelity parity on shared subsets,
-full-set case, bad inputs."""
+clean-fid and torch-fidelity on the full-set case, bad inputs."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ def test_kid_of_one_full_subset_equals_torch_fidelity() -> None:
     # torch-fidelity in float64 (float64 inputs); same estimator, different summation order: 1e-10.
     assert mean == pytest.approx(ref[KEY_METRIC_KID_MEAN], rel=1e-10)
     assert std == ref[KEY_METRIC_KID_STD] == 0.0
+
+
+@pytest.mark.parametrize("matmul_dtype", ["float64", "float32"])
+def test_kid_of_one_full_subset_equals_clean_fid(matmul_dtype: str) -> None:
+    # clean-fid's kernel_distance with one subset of all rows (its random order does not change the estimator):
+    # ((sum_{i != j} k_xx + k_yy) / (m - 1) - 2 sum k_xy / m) / m, Lemma 6 for m = n, computed in numpy on the
+    # float64 inputs. Ours in float64: summation order only, 1e-10; in float32 the documented 1e-6 (module
+    # docstring of mmd, "Precision").
+    from cleanfid.fid import kernel_distance  # a heavy import (torchvision, requests): only for this test
+
+    x, y = features(9, n_x=90, n_y=90, d=64)
+    expected = kernel_distance(x, y, num_subsets=1, max_subset_size=90)
+    mean, _ = kid(x, y, subsets=1, subset_size=90, matmul_dtype=matmul_dtype)
+    assert mean == pytest.approx(expected, rel=1e-10 if matmul_dtype == "float64" else 1e-6)
 
 
 def test_kid_matches_numpy_formula_on_its_own_subsets() -> None:
