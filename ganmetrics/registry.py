@@ -29,14 +29,13 @@ from ganmetrics.metrics.bootstrap import fid_interval, kid_interval, mmd_interva
 from ganmetrics.metrics.extrapolation import fid_infinity, is_infinity
 from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.inception_score import inception_score
-from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.mmd import MATMUL_DTYPES, kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.transport import GROUND_COSTS, emd, sinkhorn_distance
 from ganmetrics.metrics.two_sample import mmd_permutation_test
 from ganmetrics.provenance import check_comparable
 
 LOWER, HIGHER = "lower", "higher"
-MATMUL_DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -159,8 +158,7 @@ MATMUL_DTYPE = Option(
     "mmd_matmul_dtype",
     "dtype of the kernel matmul (float32 or float64).",
     str,
-    choices=MATMUL_DTYPES,
-    parameter="precision",
+    choices=tuple(MATMUL_DTYPES),
 )
 SIGMA = Option(
     "sigma",
