@@ -1,0 +1,8 @@
+"""The report a person looks at: ``index.html`` and ``report.json`` with the metric table, FID against sample
+count, nearest neighbours, memorization, realism extremes and coverage misses (``build_report``), or the curves
+and latest snapshot of a training run (``build_run_report``)."""
+
+from ganmetrics.report.build import build_report
+from ganmetrics.report.content import ImageFile, ReportOptions, ReportSide
+
+__all__ = ["ImageFile", "ReportOptions", "ReportSide", "build_report"]

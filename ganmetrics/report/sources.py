@@ -1,0 +1,64 @@
+"""From what a user points at (image folders and zips, feature files, stats files, ``ref:NAME``) to report sides.
+
+The features come from ``ganmetrics.inputs.InputLoader`` (one network load for all sides); the report adds the
+original image of each feature row, listed exactly as the extractor listed them (sorted, ``recursive`` as
+given), minus the files it skipped as unreadable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ganmetrics.inputs import InputLoader, is_image_source
+from ganmetrics.io.images import list_image_files, list_zip_images
+from ganmetrics.io.stats_file import is_stats_file
+from ganmetrics.reference_store import resolve_reference_path
+from ganmetrics.report.content import ImageFile, ReportSide
+
+_LOGIT_NAMES = ("logits_unbiased", "logits")
+
+
+def image_files(source: Path, recursive: bool, skipped: list[str]) -> list[ImageFile]:
+    """Return the images of a folder or zip in extraction order, without those named in ``skipped``.
+
+    Names are compared as the extractor records them: the path for a file, ``archive.zip:member`` for a member.
+    """
+    if source.is_dir():
+        files = [ImageFile(path) for path in list_image_files(source, recursive)]
+        names = [str(f.path) for f in files]
+    else:
+        files = [ImageFile(source, member) for member in list_zip_images(source)]
+        names = [f"{source}:{f.member}" for f in files]
+    dropped = set(skipped)
+    return [f for f, name in zip(files, names, strict=True) if name not in dropped]
+
+
+def load_side(loader: InputLoader, path: str | os.PathLike, *, logits: bool = False) -> ReportSide:
+    """Return the report side of ``path``: statistics, features (with logits when asked and available), images.
+
+    Raises ``ValueError`` for a missing path, a folder without images, or an unreadable file (from the loader).
+    """
+    source = resolve_reference_path(path)
+    label = os.fspath(path)
+    if is_stats_file(source):
+        stats, metadata = loader.stats(source)
+        return ReportSide(label, metadata, stats=(np.asarray(stats.mu), np.asarray(stats.sigma), stats.n))
+    images = is_image_source(source)
+    wanted: tuple[str, ...] = ("pool3",)
+    if logits and (images or _npz_has_logits(source)):
+        wanted = ("pool3", "logits_unbiased")
+    side = loader.arrays(source, wanted)
+    listed = image_files(source, loader.options.recursive, side.metadata.get("skipped") or []) if images else None
+    return ReportSide(
+        label, side.metadata, features=side.arrays["pool3"], logits=side.arrays.get("logits_unbiased"), images=listed
+    )
+
+
+def _npz_has_logits(source: Path) -> bool:
+    if source.suffix.lower() != ".npz" or not source.is_file():
+        return False
+    with np.load(source, allow_pickle=False) as data:
+        return any(name in data.files for name in _LOGIT_NAMES)

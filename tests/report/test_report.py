@@ -1,0 +1,257 @@
+"""The report folder: numbers equal to the metric functions', escaping, refusals, atomic output, run reports.
+
+Expected values are recomputed by calling the metric functions directly on the same arrays (each of them is
+tested against its own reference elsewhere); the report must show exactly those numbers (JSON float round trip,
+so equality).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganmetrics.inputs import ExtractionOptions, InputLoader
+from ganmetrics.metrics.extrapolation import fid_infinity
+from ganmetrics.metrics.frechet import fid_from_features
+from ganmetrics.metrics.memorization import sample_neighbours
+from ganmetrics.metrics.prdc import prdc
+from ganmetrics.report import ReportOptions, ReportSide, build_report
+from ganmetrics.report.run import build_run_report
+from ganmetrics.report.sources import load_side
+from ganmetrics.train.data import ring
+
+FAST = ReportOptions(bootstrap=10, subsets=5)
+# File names with HTML-special characters, and one that is not UTF-8 (byte 0xff).
+SPECIAL_NAME = "a<b>&'\"c.png"
+NON_UTF8_NAME = b"\xff-latin1.png"
+
+
+def _strict_json(path: Path) -> dict:
+    def refuse(token: str) -> None:
+        raise AssertionError(f"non-finite number {token} in {path}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+def _sides(seed: int = 0, d: int = 8) -> tuple[ReportSide, ReportSide, ReportSide]:
+    rng = np.random.default_rng(seed)
+    meta = {"extractor": "test-features"}
+    return (
+        ReportSide("real.npy", meta, features=rng.standard_normal((120, d))),
+        ReportSide("fake.npy", meta, features=1.2 * rng.standard_normal((90, d))),
+        ReportSide("test.npy", meta, features=rng.standard_normal((80, d))),
+    )
+
+
+def _metric(data: dict, key: str) -> dict:
+    return next(row for row in data["metrics"] if row["key"] == key)
+
+
+def test_feature_report_shows_the_metric_functions_numbers(tmp_path: Path) -> None:
+    real, fake, test = _sides()
+    out = build_report(real, fake, tmp_path / "report", test=test, options=FAST)
+    data = _strict_json(out / "report.json")
+    x, y = real.features, fake.features
+    assert _metric(data, "fid")["value"] == fid_from_features(x, y)
+    scores = prdc(x, y)
+    assert _metric(data, "coverage")["value"] == scores.coverage
+    assert _metric(data, "precision")["value"] == scores.precision
+    low, high = _metric(data, "fid")["ci"]
+    assert low <= high
+    assert data["fid_vs_n"]["fid_infinity"] == fid_infinity(x, y).value
+    neighbours = sample_neighbours(x, y, k=3)
+    assert data["memorization"]["unauthentic_fraction"] == neighbours.unauthentic_fraction
+    assert data["coverage_misses"]["count"] == len(neighbours.coverage_misses)
+    assert data["coverage_misses"]["fraction"] == pytest.approx(1 - scores.coverage, abs=1e-15)
+    assert "c_t" in data["memorization"]
+    assert len(data["neighbours"]) == 8 and all(len(row["real"]) == 3 for row in data["neighbours"])
+    page = (out / "index.html").read_text(encoding="utf-8")
+    for figure in ("fid_vs_n.png", "nn_distances.png"):
+        assert (out / "figures" / figure).is_file() and f'src="figures/{figure}"' in page
+    assert not list(tmp_path.glob(".report.*"))  # no temporary folder left behind
+
+
+def test_copied_generated_set_is_flagged_on_the_page(tmp_path: Path) -> None:
+    real, _, test = _sides(1)
+    copied = ReportSide("copy.npy", real.metadata, features=real.features[:90].copy())
+    data = _strict_json(build_report(real, copied, tmp_path / "r", test=test, options=FAST) / "report.json")
+    assert data["memorization"]["unauthentic_fraction"] == 1.0
+    assert data["memorization"]["c_t"] < -3
+    assert all(entry["distance"] == 0.0 for entry in data["suspects"])
+
+
+def test_stats_input_reports_fid_and_names_the_missing_sections(tmp_path: Path) -> None:
+    real, fake, _ = _sides(2)
+    x = real.features
+    stats_side = ReportSide("real_stats.npz", {}, stats=(x.mean(axis=0), np.cov(x, rowvar=False), len(x)))
+    data = _strict_json(build_report(stats_side, fake, tmp_path / "r", options=FAST) / "report.json")
+    assert [row["key"] for row in data["metrics"]] == ["fid"]
+    assert _metric(data, "fid")["value"] == pytest.approx(fid_from_features(x, fake.features), rel=1e-9)
+    missing = " ".join(m["section"] + m["reason"] for m in data["missing"])
+    assert "KID" in missing and "nearest neighbours" in missing and "statistics file" in missing
+    assert "neighbours" not in data
+
+
+def test_report_refuses_a_non_empty_output_folder_unless_overwrite(tmp_path: Path) -> None:
+    real, fake, _ = _sides(3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not empty; pass --overwrite"):
+        build_report(real, fake, out, options=FAST)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    build_report(real, fake, out, options=FAST, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "report.json", "thumbs"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_report_refuses_an_output_folder_holding_an_input(tmp_path: Path) -> None:
+    real, fake, _ = _sides(3)
+    (tmp_path / "real").mkdir()
+    with pytest.raises(ValueError, match="holds the input"):
+        build_report(real, fake, tmp_path, options=FAST, overwrite=True, inputs=(tmp_path / "real",))
+
+
+def test_report_refuses_fewer_samples_than_k_and_writes_nothing(tmp_path: Path) -> None:
+    real, fake, _ = _sides(4)
+    few = ReportSide("few.npy", fake.metadata, features=fake.features[:3])
+    with pytest.raises(ValueError, match="fake: 3 samples; the report needs more than k = 3"):
+        build_report(real, few, tmp_path / "r", options=FAST)
+    assert not (tmp_path / "r").exists() and not list(tmp_path.iterdir())
+
+
+def test_failure_while_writing_leaves_the_old_report_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, fake, _ = _sides(5)
+    out = build_report(real, fake, tmp_path / "r", options=FAST)
+    before = (out / "report.json").read_bytes()
+
+    def broken(*_: object, **__: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("ganmetrics.report.figures.plot_distance_histograms", broken)
+    with pytest.raises(OSError, match="disk full"):
+        build_report(real, fake, out, options=FAST, overwrite=True)
+    assert (out / "report.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_two_dimensional_report_draws_the_scatter_with_the_mixture_centres(tmp_path: Path) -> None:
+    mixture = ring()
+    generator = torch.Generator().manual_seed(0)
+    real = ReportSide("ref:ring8-2500", {"mixture": "ring8"}, features=mixture.sample(400, generator).numpy())
+    fake = ReportSide("samples.npy", {}, features=mixture.sample(300, generator).numpy())
+    out = build_report(real, fake, tmp_path / "r", options=FAST)
+    data = _strict_json(out / "report.json")
+    np.testing.assert_array_equal(np.array(data["scatter"]["centres"]), mixture.centres.numpy())
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'src="figures/scatter.png"' in page and (out / "figures" / "scatter.png").is_file()
+    assert 'id="neighbours"' not in page  # the scatter replaces the image grids
+
+
+def _write_run(run: Path, with_metrics: bool = True) -> None:
+    (run / "samples").mkdir(parents=True)
+    (run / "config.json").write_text(
+        json.dumps(
+            {
+                "data": "ring8",
+                "loss": "ns",
+                "steps": 200,
+                "eval_every": 100,
+                "eval_samples": 300,
+                "seed": 0,
+                "data_root": "data",
+            }
+        )
+    )
+    records = [{"step": 50, "losses": {"d": 1.0, "g": 0.7}}]
+    if with_metrics:
+        records += [
+            {"step": s, "metrics": {"fid": 3.0 / s, "kid_mean": 0.1 / s, "modes_covered": s / 25, "n1": 300}}
+            for s in (100, 200)
+        ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    sample = ring().sample(300, torch.Generator().manual_seed(9)).numpy()
+    np.save(run / "samples" / "step_000100.npy", sample * 1.5)
+    np.save(run / "samples" / "step_000200.npy", sample)
+
+
+def test_run_report_has_curves_latest_metrics_and_the_latest_snapshot(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "ring8"
+    _write_run(run)
+    out = build_run_report(run, tmp_path / "report", options=FAST)
+    data = _strict_json(out / "report.json")
+    assert data["run"]["latest"] == {
+        "step": 200,
+        "metrics": {"fid": 0.015, "kid_mean": 0.0005, "modes_covered": 8.0, "n1": 300},
+    }
+    assert set(data["run"]["curves"]) == {"fid", "kid_mean", "modes_covered"}  # n1 is bookkeeping, not a curve
+    assert data["inputs"]["fake"]["label"].endswith("step_000200.npy")
+    assert data["inputs"]["real"]["n"] == 300
+    for figure in ("curves.png", "scatter.png", "fid_vs_n.png"):
+        assert (out / "figures" / figure).is_file()
+
+
+def test_run_report_refuses_a_directory_without_metrics(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write_run(run, with_metrics=False)
+    with pytest.raises(ValueError, match="no evaluation recorded yet"):
+        build_run_report(run, tmp_path / "out")
+    with pytest.raises(ValueError, match="no config.json"):
+        build_run_report(tmp_path, tmp_path / "out2")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def image_report(tmp_path_factory: pytest.TempPathFactory, fid_weights: Path) -> Path:
+    """A report of two small folders of noise images (random Inception weights), with awkward file names."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for folder, count in (("real", 6), ("fake", 4)):
+        (root / folder).mkdir()
+        for i in range(count):
+            pixels = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / folder / f"{i:02d}.png")
+    Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(root / "real" / SPECIAL_NAME)
+    with open(os.path.join(os.fsencode(root / "fake"), NON_UTF8_NAME), "wb") as handle:
+        Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(handle, format="PNG")
+    loader = InputLoader(ExtractionOptions(weights=fid_weights, device="cpu", progress=False, num_workers=0))
+    real = load_side(loader, root / "real")
+    fake = load_side(loader, root / "fake", logits=True)
+    options = ReportOptions(bootstrap=10, subsets=5, grid_rows=3, shown=4)
+    return build_report(real, fake, root / "report", options=options, inputs=(root / "real", root / "fake"))
+
+
+def test_image_report_shows_thumbnails_of_the_original_files_with_escaped_names(image_report: Path) -> None:
+    page = (image_report / "index.html").read_text(encoding="utf-8")
+    data = _strict_json(image_report / "report.json")
+    sources = [src.split('"')[0] for src in page.split('src="')[1:]]
+    assert sources and all((image_report / src).is_file() for src in sources)
+    thumbs = [s for s in sources if s.startswith("thumbs/")]
+    assert thumbs and all(max(Image.open(image_report / s).size) <= 96 for s in thumbs)
+    named = [e for e in data["coverage_misses"]["samples"] + [r for row in data["neighbours"] for r in row["real"]]]
+    names = {e["name"].rsplit("/", 1)[-1] for e in named} | {e["name"].rsplit("/", 1)[-1] for e in data["suspects"]}
+    assert names  # the thumbnails are of the original files, named by their paths
+    assert SPECIAL_NAME not in page
+    if any(SPECIAL_NAME in e["name"] for e in named):
+        assert "a&lt;b&gt;&amp;&#x27;&quot;c.png" in page
+    assert "\\xff-latin1.png" in page or all("latin1" not in e["name"] for e in data["suspects"])
+    assert any(row["key"] == "is_mean" for row in data["metrics"])  # the generated side's logits give IS
+    assert data["inputs"]["real"]["weights_sha256"] and data["inputs"]["real"]["extractor"]
+
+
+def test_every_file_name_is_escaped_in_the_page(image_report: Path) -> None:
+    data = _strict_json(image_report / "report.json")
+    page = (image_report / "index.html").read_text(encoding="utf-8")
+    entries = [row["fake"] for row in data["neighbours"]] + data["suspects"] + data["realism"]["best"]
+    for entry in entries:
+        assert html.escape(entry["name"]) in page
+        assert entry["link"].startswith("file://") and html.escape(entry["link"]) in page
+    fake_names = {e["name"] for e in data["realism"]["best"] + data["realism"]["worst"]}
+    assert any(name.endswith("\\xff-latin1.png") for name in fake_names)  # undecodable byte shown as \xff
