@@ -25,6 +25,7 @@ from ganmetrics.cli.options import (
     report_measurement,
 )
 from ganmetrics.cli.ref import ref_group
+from ganmetrics.cli.report import report_command
 from ganmetrics.cli.train import train_command
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import init_from_environment
@@ -150,7 +151,7 @@ def features(source: Path, output: Path, logits: bool, loader: InputLoader) -> N
     click.echo(f"wrote {output} ({side.arrays['pool3'].shape[0]} x {side.arrays['pool3'].shape[1]})", err=True)
 
 
-for command in (all_command, check_command, ref_group, train_command):
+for command in (all_command, check_command, ref_group, report_command, train_command):
     main.add_command(command)
 
 if __name__ == "__main__":

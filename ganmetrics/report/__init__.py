@@ -4,5 +4,7 @@ and latest snapshot of a training run (``build_run_report``)."""
 
 from ganmetrics.report.build import build_report
 from ganmetrics.report.content import ImageFile, ReportOptions, ReportSide
+from ganmetrics.report.run import build_run_report
+from ganmetrics.report.sources import report
 
-__all__ = ["ImageFile", "ReportOptions", "ReportSide", "build_report"]
+__all__ = ["ImageFile", "ReportOptions", "ReportSide", "build_report", "build_run_report", "report"]

@@ -257,7 +257,10 @@ def _sample(side: ReportSide, index: int, **values: Any) -> dict[str, Any]:
 def per_sample_sections(
     real: ReportSide, fake: ReportSide, test: ReportSide | None, options: ReportOptions
 ) -> tuple[dict[str, Any], SampleNeighbours, np.ndarray | None]:
-    """Return the neighbour grid, suspects, memorization numbers, realism extremes and coverage misses."""
+    """Return the neighbour grid, suspects, memorization numbers, realism extremes and coverage misses.
+
+    The sections dict also holds ``"missing"``: C_T with the reason when the held-out set cannot support it.
+    """
     x, y = real.features, fake.features
     neighbours = sample_neighbours(x, y, k=options.k, chunk_size=options.chunk_size)
     rng = np.random.default_rng(options.seed)
@@ -288,6 +291,7 @@ def per_sample_sections(
         )
     order = np.argsort(-neighbours.realism, kind="stable")
     misses = neighbours.coverage_misses
+    missing: list[dict[str, str]] = []
     memorization: dict[str, Any] = {
         "unauthentic_fraction": neighbours.unauthentic_fraction,
         "median_real_nn_distance": float(np.median(r1)),
@@ -299,19 +303,26 @@ def per_sample_sections(
         test_nn = baseline.fake_to_real_distances[:, 0]
         memorization["test_unauthentic_fraction"] = baseline.unauthentic_fraction
         memorization["median_test_to_real_distance"] = float(np.median(test_nn))
-        ct: DataCopyingResult = data_copying_test(
-            x, test.features, y, cells=options.ct_cells, seed=options.seed, chunk_size=options.chunk_size
-        )
-        memorization["c_t"] = _finite(ct.c_t, "c_t")
-        memorization["c_t_cells"] = {
-            "z": ct.cell_z.tolist(),
-            "test_fraction": ct.cell_test_fraction.tolist(),
-            "fake_fraction": ct.cell_fake_fraction.tolist(),
-            "included": ct.included.tolist(),
-            "tau": ct.tau,
-            "partition": f"k-means ({options.ct_cells} cells, k-means++ seeded with {options.seed}) on the real set",
-        }
+        try:
+            ct: DataCopyingResult | None = data_copying_test(
+                x, test.features, y, cells=options.ct_cells, seed=options.seed, chunk_size=options.chunk_size
+            )
+        except ValueError as error:  # too few samples for the cells: the rest of the report stands
+            missing.append({"section": "C_T data-copying test", "reason": str(error)})
+            ct = None
+        if ct is not None:
+            memorization["c_t"] = _finite(ct.c_t, "c_t")
+            memorization["c_t_cells"] = {
+                "z": ct.cell_z.tolist(),
+                "test_fraction": ct.cell_test_fraction.tolist(),
+                "fake_fraction": ct.cell_fake_fraction.tolist(),
+                "included": ct.included.tolist(),
+                "tau": ct.tau,
+                "partition": f"k-means ({options.ct_cells} cells, k-means++ seeded with {options.seed}) on the "
+                "real set",
+            }
     sections = {
+        "missing": missing,
         "neighbours": [{"fake": _sample(fake, j), "real": real_entries(j)} for j in grid],
         "suspects": suspects,
         "memorization": memorization,
@@ -383,6 +394,7 @@ def analyse(
         "slope": extrapolation.slope,
     }
     sections, analysis.neighbours, analysis.test_nn_distance = per_sample_sections(real, fake, test, options)
+    data["missing"].extend(sections.pop("missing"))
     data.update(sections)
     if test is None:
         data["missing"].append(

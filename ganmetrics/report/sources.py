@@ -12,11 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ganmetrics.inputs import InputLoader, is_image_source
+from ganmetrics.inputs import ExtractionOptions, InputLoader, is_image_source
 from ganmetrics.io.images import list_image_files, list_zip_images
 from ganmetrics.io.stats_file import is_stats_file
-from ganmetrics.reference_store import resolve_reference_path
-from ganmetrics.report.content import ImageFile, ReportSide
+from ganmetrics.provenance import check_comparable
+from ganmetrics.reference_store import is_reference, resolve_reference_path
+from ganmetrics.report.build import build_report
+from ganmetrics.report.content import ImageFile, ReportOptions, ReportSide
+from ganmetrics.report.output import check_output
+from ganmetrics.report.run import build_run_report
 
 _LOGIT_NAMES = ("logits_unbiased", "logits")
 
@@ -62,3 +66,46 @@ def _npz_has_logits(source: Path) -> bool:
         return False
     with np.load(source, allow_pickle=False) as data:
         return any(name in data.files for name in _LOGIT_NAMES)
+
+
+def report(
+    first: str | os.PathLike,
+    second: str | os.PathLike | None = None,
+    output: str | os.PathLike = "report",
+    *,
+    test: str | os.PathLike | None = None,
+    options: ReportOptions | None = None,
+    overwrite: bool = False,
+    allow_mismatch: bool = False,
+    extraction: ExtractionOptions | None = None,
+) -> Path:
+    """Return the report folder written for SECOND (generated) against FIRST (real), or for a run directory.
+
+    ``first`` and ``second`` are image folders, zips, feature files, stats files or ``ref:NAME``; with
+    ``second=None``, ``first`` is a training run directory (``ganmetrics train --out``). ``test``: held-out real
+    samples for the C_T data-copying test. Images are run through the FID Inception network once per side
+    (``extraction`` says how). The output folder is checked before any extraction.
+
+    Raises ``ValueError`` for an output folder that is not empty (unless ``overwrite``) or holds an input,
+    inputs made differently (``ProvenanceMismatchError``, unless ``allow_mismatch``), too few samples, folders
+    without images, a run directory without metrics.
+    """
+    if second is None:
+        return build_run_report(first, output, overwrite=overwrite, options=options)
+    paths = [Path(p) for p in (first, second, test) if p is not None and not is_reference(p)]
+    check_output(output, overwrite, paths)
+    loader = InputLoader(extraction)
+    real = load_side(loader, first)
+    fake = load_side(loader, second, logits=True)
+    sides = [real, fake] + ([load_side(loader, test)] if test is not None else [])
+    for other in sides[1:]:
+        check_comparable(real.metadata, other.metadata, (real.label, other.label), allow_mismatch)
+    return build_report(
+        real,
+        fake,
+        output,
+        test=sides[2] if test is not None else None,
+        options=options,
+        overwrite=overwrite,
+        inputs=tuple(paths),
+    )

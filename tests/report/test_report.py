@@ -231,3 +231,12 @@ def test_every_file_name_is_escaped_in_the_page(image_report: Path) -> None:
         assert entry["link"].startswith("file://") and html.escape(entry["link"]) in page
     fake_names = {e["name"] for e in data["realism"]["best"] + data["realism"]["worst"]}
     assert any(name.endswith("\\xff-latin1.png") for name in fake_names)  # undecodable byte shown as \xff
+
+
+def test_held_out_set_too_small_for_c_t_leaves_it_out_with_the_reason(tmp_path: Path) -> None:
+    real, fake, test = _sides(6)
+    few = ReportSide("few.npy", fake.metadata, features=fake.features[:20])  # tau = 20 / 20: no cell exceeds it
+    data = _strict_json(build_report(real, few, tmp_path / "r", test=test, options=FAST) / "report.json")
+    assert "c_t" not in data["memorization"] and "test_unauthentic_fraction" in data["memorization"]
+    reason = next(m["reason"] for m in data["missing"] if m["section"] == "C_T data-copying test")
+    assert "tau" in reason

@@ -1,0 +1,82 @@
+"""``ganmetrics report``: the folder from feature, stats and run inputs, and one ``Error:`` line for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ganmetrics.cli.options import ErrorReportingGroup
+from ganmetrics.cli.report import report_command
+from ganmetrics.io.features_file import save_features
+from ganmetrics.metrics.frechet import fid_from_features
+
+pytestmark = pytest.mark.filterwarnings("ignore::ganmetrics.provenance.UnknownProvenanceWarning")
+
+CLI = ErrorReportingGroup(commands={"report": report_command})
+FAST = ("--bootstrap", 10)
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    paths = {name: tmp_path / f"{name}.npz" for name in ("real", "fake", "test", "other")}
+    meta = {"extractor": "fid-inception-v3/pool3", "resize": "pytorch-fid"}
+    save_features(paths["real"], {"features": rng.standard_normal((60, 6))}, meta)
+    save_features(
+        paths["fake"],
+        {"features": 1.1 * rng.standard_normal((120, 6)), "logits": 2 * rng.standard_normal((120, 10))},
+        meta,
+    )
+    save_features(paths["test"], {"features": rng.standard_normal((80, 6))}, meta)
+    save_features(paths["other"], {"features": rng.standard_normal((50, 6))}, {**meta, "resize": "clean"})
+    return paths
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    result = CliRunner().invoke(CLI, ["report", *map(str, args)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_report_command_writes_the_folder_with_the_api_numbers(files: dict[str, Path], tmp_path: Path) -> None:
+    code, _, err = run(files["real"], files["fake"], "-o", tmp_path / "out", "--test", files["test"], *FAST)
+    assert code == 0, err
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    x, y = (np.load(files[n])["features"] for n in ("real", "fake"))
+    assert next(r for r in data["metrics"] if r["key"] == "fid")["value"] == fid_from_features(x, y)
+    assert "c_t" in data["memorization"] and any(r["key"] == "is_mean" for r in data["metrics"])
+    assert "wrote" in err and (tmp_path / "out" / "index.html").is_file()
+
+
+def test_report_command_refuses_bad_input_with_one_error_line(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    cases = [
+        ((files["real"], files["fake"], "-o", out), "not empty; pass --overwrite"),
+        ((files["real"], files["other"], "-o", tmp_path / "o2"), "were not made the same way"),
+        ((files["real"], files["fake"], "-o", tmp_path / "o3", "--k", 60), "the report needs more than k = 60"),
+        ((tmp_path, "-o", tmp_path / "o4"), "no config.json"),
+        ((tmp_path / "missing", files["fake"], "-o", tmp_path / "o5"), "no such file or folder"),
+    ]
+    for args, message in cases:
+        code, _, err = run(*args, *FAST)
+        assert code == 1, (args, err)
+        lines = err.strip().splitlines()
+        assert lines[-1].startswith("Error:") and message in lines[-1] and "Traceback" not in err, err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert not any((tmp_path / f"o{i}").exists() for i in range(2, 6))
+
+
+def test_report_command_on_a_stats_file_says_what_is_missing(files: dict[str, Path], tmp_path: Path) -> None:
+    from ganmetrics.metrics.frechet import FeatureStats
+
+    stats = tmp_path / "real_stats.npz"
+    FeatureStats.from_features(np.load(files["real"])["features"]).save(stats, {"resize": "pytorch-fid"})
+    code, _, err = run(stats, files["fake"], "-o", tmp_path / "out", *FAST)
+    assert code == 0, err
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "Not in this report" in page and "statistics file" in page
