@@ -159,35 +159,20 @@ def metric_rows(real: ReportSide, fake: ReportSide, options: ReportOptions) -> t
     bootstrap = {"level": options.ci, "resamples": options.bootstrap, "seed": options.seed}
     if both:
         x, y = real.features, fake.features
-        ci = [*_ends(fid_interval(x, y, **bootstrap))] if options.ci else None
-        rows.append(_row(keys.FID, "FID", fid_from_features(x, y), "lower", n, ci))
+
+        def interval(compute: Any) -> list[float] | None:
+            return list(_ends(compute(x, y, **bootstrap))) if options.ci else None
+
+        rows.append(_row(keys.FID, "FID", fid_from_features(x, y), "lower", n, interval(fid_interval)))
         subset_size = min(options.subset_size, len(x), len(y))
-        kid_mean, kid_std = kid(x, y, options.subsets, subset_size, options.seed)
-        ci = (
-            [
-                *_ends(
-                    kid_interval(
-                        x, y, subsets=options.subsets, subset_size=subset_size, kid_seed=options.seed, **bootstrap
-                    )
-                )
-            ]
-            if options.ci
-            else None
-        )
-        rows.append(
-            _row(
-                keys.KID_MEAN,
-                "KID",
-                kid_mean,
-                "lower",
-                n,
-                ci,
-                f"± {kid_std:.3g} (std over {options.subsets} subsets of {subset_size})",
-            )
-        )
+        kid_options = {"subsets": options.subsets, "subset_size": subset_size}
+        kid_mean, kid_std = kid(x, y, seed=options.seed, **kid_options)
+        kid_ci = interval(lambda a, b, **o: kid_interval(a, b, kid_seed=options.seed, **kid_options, **o))
+        note = f"± {kid_std:.3g} (std over {options.subsets} subsets of {subset_size})"
+        rows.append(_row(keys.KID_MEAN, "KID", kid_mean, "lower", n, kid_ci, note))
         mmd = mmd2_unbiased(x, y, seed=options.seed)
-        ci = [*_ends(mmd_interval(x, y, sigma=mmd.sigma, **bootstrap))] if options.ci else None
-        rows.append(_row(keys.MMD2, "MMD² (Gaussian)", mmd.mmd2, "lower", n, ci, f"σ = {mmd.sigma:.4g} (median)"))
+        mmd_ci = interval(lambda a, b, **o: mmd_interval(a, b, sigma=mmd.sigma, **o))
+        rows.append(_row(keys.MMD2, "MMD² (Gaussian)", mmd.mmd2, "lower", n, mmd_ci, f"σ = {mmd.sigma:.4g} (median)"))
         scores = prdc(x, y, chunk_size=options.chunk_size)
         no_ci = "no interval: each resample is a full k-NN pass"
         for key, label, value in (
