@@ -20,7 +20,7 @@ PAGE = Template("""<!DOCTYPE html>
 <meta charset="utf-8">
 <title>$title</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1150px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; padding: 0 1em; max-width: 1150px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; margin-top: 1.8em; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 3px 8px; }
 th { background: #f3f3f3; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
