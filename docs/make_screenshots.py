@@ -8,7 +8,7 @@
   from seeded random Inception weights (no download), so the distances mean nothing beyond the copies;
 - ring8: ``ganmetrics train --data ring8 --steps 1200 --eval-every 300``, then ``ganmetrics report RUN``.
 
-Each page is rendered by headless Chromium at 1100 px wide and the first ``HEIGHT`` pixels are kept.
+Each page is rendered by headless Chromium in a 1100 x ``HEIGHT`` window, cropped below its last content.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.reference_store import synthetic_images
 
 DOCS = Path(__file__).resolve().parent
-HEIGHT = 2400
+HEIGHT = 6000
 CHROMIUM = (
     "--headless",
     "--no-sandbox",
@@ -60,6 +60,10 @@ def _screenshot(page: Path, target: Path, work: Path) -> None:
         check=True,
         capture_output=True,
     )
+    with Image.open(target) as shot:
+        page = shot.convert("RGB")
+    box = ImageChops.difference(page, Image.new("RGB", page.size, "white")).getbbox()
+    page.crop((0, 0, page.width, min(page.height, box[3] + 16))).save(target, optimize=True)
     print(f"wrote {target}")
 
 
@@ -112,7 +116,7 @@ def ring8_page(work: Path) -> None:
         capture_output=True,
     )
     subprocess.run(
-        ["ganmetrics", "report", work / "ring8", "-o", work / "ring8_report", "--bootstrap", "50", "--overwrite"],
+        ["ganmetrics", "report", work / "ring8", "-o", work / "ring8_report", "--bootstrap", "20", "--overwrite"],
         check=True,
     )
     _screenshot(work / "ring8_report" / "index.html", DOCS / "report-ring8.png", work)

@@ -256,14 +256,15 @@ def _missing_section(page: Page, data: dict[str, Any]) -> None:
 def add_comparison_sections(page: Page, out: Path, analysis: Analysis, real: ReportSide, fake: ReportSide) -> None:
     """Add the sections of a two-sample report to ``page``, drawing its figures into ``out/figures``."""
     data = analysis.data
+    two_d = analysis.extrapolation is not None and real.features.shape[1] == 2
+    if two_d:  # the picture first: for points it says more than the tables
+        _scatter_section(page, analysis, real, fake, out)
     _inputs_section(page, data)
     _metrics_section(page, data)
     if analysis.extrapolation is not None:
         _fid_section(page, analysis, out)
         _memorization_section(page, analysis, out)
-        if real.features.shape[1] == 2:
-            _scatter_section(page, analysis, real, fake, out)
-        else:
+        if not two_d:
             _grid_sections(page, data, real, fake)
     _missing_section(page, data)
 

@@ -165,10 +165,12 @@ def metric_rows(real: ReportSide, fake: ReportSide, options: ReportOptions) -> t
 
         rows.append(_row(keys.FID, "FID", fid_from_features(x, y), "lower", n, interval(fid_interval)))
         subset_size = min(options.subset_size, len(x), len(y))
-        kid_options = {"subsets": options.subsets, "subset_size": subset_size}
+        # Subsets of all samples on both sides are all the same subset: one is enough.
+        subsets = 1 if subset_size == len(x) == len(y) else options.subsets
+        kid_options = {"subsets": subsets, "subset_size": subset_size}
         kid_mean, kid_std = kid(x, y, seed=options.seed, **kid_options)
         kid_ci = interval(lambda a, b, **o: kid_interval(a, b, kid_seed=options.seed, **kid_options, **o))
-        note = f"± {kid_std:.3g} (std over {options.subsets} subsets of {subset_size})"
+        note = f"± {kid_std:.3g} (std over {subsets} subsets of {subset_size})" if subsets > 1 else "all samples"
         rows.append(_row(keys.KID_MEAN, "KID", kid_mean, "lower", n, kid_ci, note))
         mmd = mmd2_unbiased(x, y, seed=options.seed)
         mmd_ci = interval(lambda a, b, **o: mmd_interval(a, b, sigma=mmd.sigma, **o))
