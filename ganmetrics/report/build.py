@@ -181,17 +181,19 @@ def _grid_sections(page: Page, data: dict[str, Any], real: ReportSide, fake: Rep
     rows = []
     for entry in data["suspects"]:
         rel = entry["relative_to_real_nn"]
-        caption = (
-            f"d = {entry['distance']:.4g}; {'-' if rel is None else f'{rel:.3g}'} × its real neighbour's own "
-            f"NN distance; closer than {1 - entry['real_nn_quantile']:.0%} of real pairs"
-        )
+        caption = f"d = {entry['distance']:.4g}, {'-' if rel is None else f'{rel:.3g}'} × r₁"
         cells = [page.thumb("fake", fake, entry, caption, "query")]
         cells += [page.thumb("real", real, r, f"d = {r['distance']:.4g}") for r in entry["neighbours"]]
         rows.append('<div class="row">' + "".join(cells) + "</div>\n")
     page.section(
         "suspects",
         "Memorization suspects: the generated samples closest to a real sample",
-        paragraph("Ratios below 1: closer to that real sample than any other real sample is.") + "".join(rows),
+        paragraph(
+            "Each row: a generated sample with its distance d to the nearest real sample and d over that real "
+            "sample's own nearest-neighbour distance r₁ (below 1: closer to it than any other real sample is; "
+            "report.json also gives the share of real samples whose r₁ is below d), then its nearest real samples."
+        )
+        + "".join(rows),
     )
     realism = data["realism"]
     body = ""

@@ -32,15 +32,22 @@ PROVENANCE_FIELDS = ("extractor", "resize", "precision", "weights_sha256", "n", 
 
 @dataclass(frozen=True)
 class ImageFile:
-    """An original image: a file, or a member of a zip archive (``member`` set)."""
+    """An original image: a file of an input folder (``root``), or a member of a zip archive (``member``)."""
 
     path: Path
     member: str | None = None
+    root: Path | None = None
 
     @property
     def name(self) -> str:
-        """Return the name to show: the path (``archive.zip:member`` for a member), undecodable bytes as ``\\xNN``."""
-        raw = os.fsencode(self.path) + (b":" + self.member.encode("utf-8", "surrogateescape") if self.member else b"")
+        """Return the name to show: the member's name, else the path relative to ``root`` (or whole).
+
+        Undecodable bytes are shown as ``\\xNN``.
+        """
+        if self.member is not None:
+            raw = self.member.encode("utf-8", "surrogateescape")
+        else:
+            raw = os.fsencode(self.path.relative_to(self.root) if self.root is not None else self.path)
         return raw.decode("utf-8", "backslashreplace")
 
     @property

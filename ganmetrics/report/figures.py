@@ -33,7 +33,11 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def save_thumbnail(image: ImageFile, path: Path, pixels: int = THUMBNAIL_PIXELS) -> None:
-    """Write a PNG thumbnail (longest side ``pixels``, aspect kept, RGB as the extractor decodes) of ``image``."""
+    """Write a PNG thumbnail of ``image``: longest side ``pixels``, aspect kept, RGB as the extractor decodes.
+
+    Larger images are reduced (Lanczos); smaller ones are enlarged by a whole factor with nearest-neighbour
+    sampling, so that each original pixel stays a visible square.
+    """
     if image.member is None:
         source: Any = image.path
     else:
@@ -41,6 +45,9 @@ def save_thumbnail(image: ImageFile, path: Path, pixels: int = THUMBNAIL_PIXELS)
             source = io.BytesIO(archive.read(image.member))
     with Image.open(source) as opened:
         rgb = Image.fromarray(rgb_array(opened))
+    factor = pixels // max(rgb.size)
+    if factor > 1:
+        rgb = rgb.resize((rgb.width * factor, rgb.height * factor), Image.Resampling.NEAREST)
     rgb.thumbnail((pixels, pixels), Image.Resampling.LANCZOS)
     rgb.save(path)
 

@@ -31,7 +31,7 @@ def image_files(source: Path, recursive: bool, skipped: list[str]) -> list[Image
     Names are compared as the extractor records them: the path for a file, ``archive.zip:member`` for a member.
     """
     if source.is_dir():
-        files = [ImageFile(path) for path in list_image_files(source, recursive)]
+        files = [ImageFile(path, root=source) for path in list_image_files(source, recursive)]
         names = [str(f.path) for f in files]
     else:
         files = [ImageFile(source, member) for member in list_zip_images(source)]
