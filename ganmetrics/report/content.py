@@ -224,7 +224,7 @@ def metric_rows(real: ReportSide, fake: ReportSide, options: ReportOptions) -> t
                 f"± {std:.3g} (std over {splits} splits)",
             )
         )
-    else:
+    elif "inception" in str(fake.metadata.get("extractor", "")):  # IS means something for Inception features only
         missing.append(
             {
                 "section": "Inception Score",
