@@ -47,7 +47,7 @@ from ganmetrics.report import ReportOptions, report
 @click.option(
     "--bootstrap",
     type=click.IntRange(min=2),
-    default=DEFAULTS["bootstrap_resamples"],
+    default=DEFAULTS["ci_resamples"],
     show_default=True,
     help="Bootstrap resamples.",
 )

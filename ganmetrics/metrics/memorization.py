@@ -116,7 +116,7 @@ def sample_neighbours(
     k: int = DEFAULTS["prdc_k"],
     *,
     realism_k: int = DEFAULTS["prdc_k"],
-    coverage_k: int = DEFAULTS["density_coverage_k"],
+    coverage_k: int = DEFAULTS["prdc_density_k"],
     realism_eps: float = REALISM_EPS,
     chunk_size: int = DEFAULTS["prdc_chunk_size"],
 ) -> SampleNeighbours:

@@ -45,14 +45,14 @@ def _inputs_section(page: Page, data: dict[str, Any]) -> None:
                 escape(record["kind"]),
                 number(record.get("extractor")),
                 number(record.get("resize")),
-                number(record.get("precision")),
+                number(record.get("numerics")),
                 number(sha[:12] if isinstance(sha, str) else sha),
                 number(record.get("n")),
                 number(record.get("dims")),
             ]
         )
     body = table(
-        ["side", "input", "kind", "extractor", "protocol (resize)", "precision", "weights sha256", "n", "dims"],
+        ["side", "input", "kind", "extractor", "protocol (resize)", "numerics", "weights sha256", "n", "dims"],
         rows,
         numeric=(7, 8),
     )

@@ -18,16 +18,15 @@ import numpy as np
 
 from ganmetrics import __version__, keys
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics.bootstrap import fid_interval, kid_interval, mmd_interval
+from ganmetrics.inputs import LOGITS_OUTPUT, Side
+from ganmetrics.io.stats_file import LoadedStats
 from ganmetrics.metrics.extrapolation import ExtrapolationResult, fid_infinity
-from ganmetrics.metrics.frechet import fid_from_features, frechet_distance
-from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.memorization import DataCopyingResult, SampleNeighbours, data_copying_test, sample_neighbours
-from ganmetrics.metrics.mmd import kid, mmd2_unbiased
-from ganmetrics.metrics.prdc import prdc
+from ganmetrics.metrics.statistics import FeatureStats
+from ganmetrics.registry import get_metric, measure_sides, split_options
 
 # Provenance fields shown for each side, in this order (the fields ganmetrics.provenance compares, and n).
-PROVENANCE_FIELDS = ("extractor", "resize", "precision", "weights_sha256", "n", "dims")
+PROVENANCE_FIELDS = ("extractor", "resize", "numerics", "weights_sha256", "n", "dims")
 
 
 @dataclass(frozen=True)
@@ -60,29 +59,30 @@ class ImageFile:
 class ReportSide:
     """One input of a report: what it is called, how it was made, and what it provides.
 
-    ``features``: ``(n, d)`` rows (None for a statistics file). ``stats``: ``(mu, sigma, n)`` when only
-    statistics are known. ``logits``: IS logits of a generated side, if any. ``images``: the original image of
-    each feature row, in row order (None for feature files). ``metadata``: the provenance record.
+    ``features``: ``(n, d)`` rows (None for a statistics file). ``stats``: the Gaussian statistics when only they
+    are known. ``logits``: IS logits of a generated side, if any. ``images``: the original image of each feature
+    row, in row order (None for feature files). ``metadata``: the provenance record.
     """
 
     label: str
     metadata: dict[str, Any] = field(default_factory=dict)
     features: np.ndarray | None = None
-    stats: tuple[np.ndarray, np.ndarray, int | None] | None = None
+    stats: FeatureStats | LoadedStats | None = None
     logits: np.ndarray | None = None
     images: list[ImageFile] | None = None
 
     @property
     def n(self) -> int | None:
         """Return the number of samples (None when a statistics file does not record it)."""
-        return len(self.features) if self.features is not None else (self.stats[2] if self.stats else None)
+        return len(self.features) if self.features is not None else (self.stats.n if self.stats else None)
 
-    def moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(mu, sigma)`` (float64, ``ddof=1`` covariance as ``FeatureStats``) of the side."""
-        if self.stats is not None:
-            return self.stats[0], self.stats[1]
-        x = np.asarray(self.features, dtype=np.float64)
-        return x.mean(axis=0), np.cov(x, rowvar=False)
+    def as_side(self, feature: str) -> Side:
+        """Return the side as the registry consumes it: rows under ``feature``, logits, statistics."""
+        arrays = {} if self.features is None else {feature: self.features}
+        if self.logits is not None:
+            arrays[LOGITS_OUTPUT] = self.logits
+        stats = self.stats if self.features is None else FeatureStats.from_features(self.features, self.label)
+        return Side(self.label, arrays, {**self.metadata, "n": self.n}, stats)
 
 
 @dataclass
@@ -91,10 +91,10 @@ class ReportOptions:
 
     k: int = DEFAULTS["report_k"]
     ci: float | None = DEFAULTS["ci_level"]
-    bootstrap: int = DEFAULTS["bootstrap_resamples"]
+    bootstrap: int = DEFAULTS["ci_resamples"]
     seed: int = DEFAULTS["seed"]
-    subsets: int = DEFAULTS["subsets"]
-    subset_size: int = DEFAULTS["subset_size"]
+    subsets: int = DEFAULTS["kid_subsets"]
+    subset_size: int = DEFAULTS["kid_subset_size"]
     ct_cells: int = DEFAULTS["ct_cells"]
     grid_rows: int = 8
     shown: int = 8
@@ -112,30 +112,17 @@ class Analysis:
 
 
 def _finite(value: float, name: str) -> float:
+    """Return ``value`` as a float; raise ``ValueError`` naming ``name`` when it is NaN or infinite."""
     if not math.isfinite(value):
         raise ValueError(f"{name}: computed a non-finite value ({value}); the inputs are degenerate")
     return float(value)
 
 
-def _row(
-    key: str,
-    label: str,
-    value: float,
-    better: str,
-    n: tuple[int | None, int | None],
-    ci: list[float] | None = None,
-    note: str = "",
-) -> dict[str, Any]:
-    return {
-        "key": key,
-        "label": label,
-        "value": _finite(value, key),
-        "ci": ci,
-        "better": better,
-        "n_real": n[0],
-        "n_fake": n[1],
-        "note": note,
-    }
+# The values the table shows in the note of another row rather than as rows of their own.
+_NOTE_KEYS = {keys.KID_STD: keys.KID_MEAN, keys.SIGMA: keys.MMD2, keys.IS_STD: keys.IS_MEAN}
+_LABELS = {keys.FID: "FID", keys.KID_MEAN: "KID", keys.MMD2: "MMD² (Gaussian)", keys.IS_MEAN: "IS (generated)"}
+# Feature key under which a report hands rows to the registry (any name works: the registry reads it back).
+_FEATURE = "features"
 
 
 def side_record(side: ReportSide, kind: str) -> dict[str, Any]:
@@ -148,82 +135,50 @@ def side_record(side: ReportSide, kind: str) -> dict[str, Any]:
     if side.features is not None:
         record["dims"] = int(side.features.shape[1])
     elif side.stats is not None:
-        record["dims"] = int(side.stats[0].shape[0])
+        record["dims"] = int(side.stats.mu.shape[0])
     return record
 
 
 def metric_rows(real: ReportSide, fake: ReportSide, options: ReportOptions) -> tuple[list[dict], list[dict]]:
-    """Return the metric table rows and the missing-metric notes for two sides.
+    """Return the metric table rows and the missing-metric notes for two sides, computed by the registry.
 
     FID always (from statistics when a side has no features); with features on both sides: KID, MMD² and
-    precision/recall/density/coverage, and percentile-bootstrap intervals for FID, KID and MMD² when
-    ``options.ci`` is set; IS when the generated side has logits.
+    precision/recall/density/coverage, and percentile-bootstrap intervals of FID, KID and MMD² when
+    ``options.ci`` is set; IS when the generated side has logits. Each value is
+    ``ganmetrics.registry.measure_sides`` on the sides as given, with the metric's own defaults except KID's
+    subset size (at most the smaller sample; one subset when that is all samples of both sides).
     """
-    n = (real.n, fake.n)
-    rows: list[dict[str, Any]] = []
     missing: list[dict[str, str]] = []
-    both = real.features is not None and fake.features is not None
-    bootstrap = {"level": options.ci, "resamples": options.bootstrap, "seed": options.seed}
-    if both:
-        x, y = real.features, fake.features
-
-        def interval(compute: Any) -> list[float] | None:
-            return list(_ends(compute(x, y, **bootstrap))) if options.ci else None
-
-        rows.append(_row(keys.FID, "FID", fid_from_features(x, y), "lower", n, interval(fid_interval)))
-        subset_size = min(options.subset_size, len(x), len(y))
-        # Subsets of all samples on both sides are all the same subset: one is enough.
-        subsets = 1 if subset_size == len(x) == len(y) else options.subsets
-        kid_options = {"subsets": subsets, "subset_size": subset_size}
-        kid_mean, kid_std = kid(x, y, seed=options.seed, **kid_options)
-        kid_ci = interval(lambda a, b, **o: kid_interval(a, b, kid_seed=options.seed, **kid_options, **o))
-        note = f"± {kid_std:.3g} (std over {subsets} subsets of {subset_size})" if subsets > 1 else "all samples"
-        rows.append(_row(keys.KID_MEAN, "KID", kid_mean, "lower", n, kid_ci, note))
-        mmd = mmd2_unbiased(x, y, seed=options.seed)
-        mmd_ci = interval(lambda a, b, **o: mmd_interval(a, b, sigma=mmd.sigma, **o))
-        rows.append(_row(keys.MMD2, "MMD² (Gaussian)", mmd.mmd2, "lower", n, mmd_ci, f"σ = {mmd.sigma:.4g} (median)"))
-        scores = prdc(x, y, chunk_size=options.chunk_size)
-        no_ci = "no interval: each resample is a full k-NN pass"
-        for key, label, value in (
-            (keys.PRECISION, "precision", scores.precision),
-            (keys.RECALL, "recall", scores.recall),
-            (keys.DENSITY, "density", scores.density),
-            (keys.COVERAGE, "coverage", scores.coverage),
-        ):
-            rows.append(_row(key, label, value, "higher", n, None, no_ci))
+    reference, samples = real.as_side(_FEATURE), fake.as_side(_FEATURE)
+    if real.features is not None and fake.features is not None:
+        names = ["fid", "kid", "mmd", "prdc"]
+        subset_size = min(options.subset_size, len(real.features), len(fake.features))
+        subsets = 1 if subset_size == len(real.features) == len(fake.features) else options.subsets
+        given = {"seed": options.seed, "subsets": subsets, "subset_size": subset_size}
     else:
-        (mu1, sigma1), (mu2, sigma2) = real.moments(), fake.moments()
-        rows.append(
-            _row(
-                keys.FID,
-                "FID",
-                frechet_distance(mu1, sigma1, mu2, sigma2),
-                "lower",
-                n,
-                None,
-                "from statistics: no interval",
-            )
-        )
+        names, given = ["fid"], {}
         missing.append(
             {
                 "section": "KID, MMD², precision/recall/density/coverage, confidence intervals",
                 "reason": "a statistics file holds only the mean and covariance; these need the features",
             }
         )
+    specs = [get_metric(name) for name in names]
+    ci = options.ci if real.features is not None and fake.features is not None else None
+    values = measure_sides(
+        specs,
+        reference,
+        samples,
+        _FEATURE,
+        split_options(specs, given),
+        ci=ci,
+        resamples=options.bootstrap,
+        seed=options.seed,
+    )
     if fake.logits is not None:
-        splits = min(DEFAULTS["splits"], len(fake.logits))
-        mean, std = inception_score(fake.logits, splits=splits)
-        rows.append(
-            _row(
-                keys.IS_MEAN,
-                "IS (generated)",
-                mean,
-                "higher",
-                (None, fake.n),
-                None,
-                f"± {std:.3g} (std over {splits} splits)",
-            )
-        )
+        specs.append(get_metric("is"))
+        splits = min(DEFAULTS["is_splits"], len(fake.logits))
+        values.update(measure_sides(specs[-1:], None, samples, _FEATURE, {"is": {"splits": splits}}))
     elif "inception" in str(fake.metadata.get("extractor", "")):  # IS means something for Inception features only
         missing.append(
             {
@@ -231,11 +186,34 @@ def metric_rows(real: ReportSide, fake: ReportSide, options: ReportOptions) -> t
                 "reason": "the generated side has no logits (images, or an .npz holding 'logits')",
             }
         )
+    notes = {
+        keys.KID_MEAN: f"± {values.get(keys.KID_STD, 0):.3g} (std over {given.get('subsets')} subsets of "
+        f"{given.get('subset_size')})"
+        if given.get("subsets", 1) > 1
+        else "one subset: all samples",
+        keys.MMD2: f"σ = {values.get(keys.SIGMA, 0):.4g} (median heuristic)",
+        keys.IS_MEAN: f"± {values.get(keys.IS_STD, 0):.3g} (std over the splits)",
+    }
+    rows = []
+    for spec in specs:
+        for key in spec.outputs:
+            if key in _NOTE_KEYS:
+                continue
+            ci_values = values.get(key + keys.CI_SUFFIX)
+            note = notes.get(key, "" if ci is None or ci_values else "no interval: each resample is a full k-NN pass")
+            rows.append(
+                {
+                    "key": key,
+                    "label": _LABELS.get(key, key),
+                    "value": _finite(values[key], key),
+                    "ci": None if ci_values is None else [_finite(v, key) for v in ci_values],
+                    "better": spec.direction,
+                    "n_real": real.n if spec.needs_reference else None,
+                    "n_fake": fake.n,
+                    "note": note,
+                }
+            )
     return rows, missing
-
-
-def _ends(interval: Any) -> tuple[float, float]:
-    return _finite(interval.low, "ci"), _finite(interval.high, "ci")
 
 
 def _name(side: ReportSide, index: int) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganmetrics.inputs import ExtractionOptions, InputLoader, is_image_source
+from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOptions, InputLoader, is_image_source
 from ganmetrics.io.images import list_image_files, list_zip_images
 from ganmetrics.io.stats_file import is_stats_file
 from ganmetrics.provenance import check_comparable
@@ -22,7 +22,7 @@ from ganmetrics.report.content import ImageFile, ReportOptions, ReportSide
 from ganmetrics.report.output import check_output
 from ganmetrics.report.run import build_run_report
 
-_LOGIT_NAMES = ("logits_unbiased", "logits")
+_LOGIT_NAMES = (LOGITS_OUTPUT, "logits")
 
 
 def image_files(source: Path, recursive: bool, skipped: list[str]) -> list[ImageFile]:
@@ -41,23 +41,23 @@ def image_files(source: Path, recursive: bool, skipped: list[str]) -> list[Image
 
 
 def load_side(loader: InputLoader, path: str | os.PathLike, *, logits: bool = False) -> ReportSide:
-    """Return the report side of ``path``: statistics, features (with logits when asked and available), images.
+    """Return the report side of ``path`` through the inputs room, extracting images at most once.
 
-    Raises ``ValueError`` for a missing path, a folder without images, or an unreadable file (from the loader).
+    A statistics file gives its statistics; anything else its feature rows (``loader.feature``), with the logits
+    when ``logits`` is set and the input has them (images, an .npz holding logits), and for images the original
+    files in row order. Raises ``ValueError`` for a missing path, a folder without images, or an unreadable file.
     """
     source = resolve_reference_path(path)
     label = os.fspath(path)
     if is_stats_file(source):
-        stats, metadata = loader.stats(source)
-        return ReportSide(label, metadata, stats=(np.asarray(stats.mu), np.asarray(stats.sigma), stats.n))
+        side = loader.side(path, label, (STATS,))
+        return ReportSide(label, side.metadata, stats=side.stats)
     images = is_image_source(source)
-    wanted: tuple[str, ...] = ("pool3",)
-    if logits and (images or _npz_has_logits(source)):
-        wanted = ("pool3", "logits_unbiased")
-    side = loader.arrays(source, wanted)
+    needs = (ROWS, LOGITS) if logits and (images or _npz_has_logits(source)) else (ROWS,)
+    side = loader.side(path, label, needs)
     listed = image_files(source, loader.options.recursive, side.metadata.get("skipped") or []) if images else None
     return ReportSide(
-        label, side.metadata, features=side.arrays["pool3"], logits=side.arrays.get("logits_unbiased"), images=listed
+        label, side.metadata, features=side.rows(loader.feature), logits=side.arrays.get(LOGITS_OUTPUT), images=listed
     )
 
 

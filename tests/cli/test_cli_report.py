@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from ganmetrics.cli.options import ErrorReportingGroup
 from ganmetrics.cli.report import report_command
 from ganmetrics.io.features_file import save_features
-from ganmetrics.metrics.frechet import fid_from_features
+from ganmetrics.io.stats_file import save_stats
+from ganmetrics.metrics.frechet import fid_between
+from ganmetrics.metrics.statistics import FeatureStats
 
 pytestmark = pytest.mark.filterwarnings("ignore::ganmetrics.provenance.UnknownProvenanceWarning")
 
@@ -46,7 +48,8 @@ def test_report_command_writes_the_folder_with_the_api_numbers(files: dict[str, 
     assert code == 0, err
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     x, y = (np.load(files[n])["features"] for n in ("real", "fake"))
-    assert next(r for r in data["metrics"] if r["key"] == "fid")["value"] == fid_from_features(x, y)
+    expected = fid_between(FeatureStats.from_features(x), FeatureStats.from_features(y))
+    assert next(r for r in data["metrics"] if r["key"] == "fid")["value"] == expected
     assert "c_t" in data["memorization"] and any(r["key"] == "is_mean" for r in data["metrics"])
     assert "wrote" in err and (tmp_path / "out" / "index.html").is_file()
 
@@ -72,10 +75,8 @@ def test_report_command_refuses_bad_input_with_one_error_line(files: dict[str, P
 
 
 def test_report_command_on_a_stats_file_says_what_is_missing(files: dict[str, Path], tmp_path: Path) -> None:
-    from ganmetrics.metrics.frechet import FeatureStats
-
     stats = tmp_path / "real_stats.npz"
-    FeatureStats.from_features(np.load(files["real"])["features"]).save(stats, {"resize": "pytorch-fid"})
+    save_stats(stats, FeatureStats.from_features(np.load(files["real"])["features"]), {"resize": "pytorch-fid"})
     code, _, err = run(stats, files["fake"], "-o", tmp_path / "out", *FAST)
     assert code == 0, err
     page = (tmp_path / "out" / "index.html").read_text()

@@ -17,9 +17,10 @@ import torch
 from PIL import Image
 
 from ganmetrics.metrics.extrapolation import fid_infinity
-from ganmetrics.metrics.frechet import fid_from_features
+from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.memorization import sample_neighbours
 from ganmetrics.metrics.prdc import prdc
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.report import ReportOptions, ReportSide, build_report
 from ganmetrics.train.data import ring
 
@@ -52,7 +53,7 @@ def test_feature_report_shows_the_metric_functions_numbers(tmp_path: Path) -> No
     out = build_report(real, fake, tmp_path / "report", test=test, options=FAST)
     data = _strict_json(out / "report.json")
     x, y = real.features, fake.features
-    assert _metric(data, "fid")["value"] == fid_from_features(x, y)
+    assert _metric(data, "fid")["value"] == fid_between(FeatureStats.from_features(x), FeatureStats.from_features(y))
     scores = prdc(x, y)
     assert _metric(data, "coverage")["value"] == scores.coverage
     assert _metric(data, "precision")["value"] == scores.precision
@@ -83,10 +84,12 @@ def test_copied_generated_set_is_flagged_on_the_page(tmp_path: Path) -> None:
 def test_stats_input_reports_fid_and_names_the_missing_sections(tmp_path: Path) -> None:
     real, fake, _ = _sides(2)
     x = real.features
-    stats_side = ReportSide("real_stats.npz", {}, stats=(x.mean(axis=0), np.cov(x, rowvar=False), len(x)))
+    stats_side = ReportSide("real_stats.npz", {}, stats=FeatureStats.from_features(x))
     data = _strict_json(build_report(stats_side, fake, tmp_path / "r", options=FAST) / "report.json")
     assert [row["key"] for row in data["metrics"]] == ["fid"]
-    assert _metric(data, "fid")["value"] == pytest.approx(fid_from_features(x, fake.features), rel=1e-9)
+    assert _metric(data, "fid")["value"] == fid_between(
+        FeatureStats.from_features(x), FeatureStats.from_features(fake.features)
+    )
     missing = " ".join(m["section"] + m["reason"] for m in data["missing"])
     assert "KID" in missing and "nearest neighbours" in missing and "statistics file" in missing
     assert "neighbours" not in data
