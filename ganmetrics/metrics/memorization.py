@@ -172,16 +172,16 @@ def sample_neighbours(
     nearest_fake = torch.full((n,), torch.inf, dtype=torch.float64, device=x.device)
     for j in range(0, m, chunk_size):
         fakes = slice(j, j + chunk_size)
-        row_d: torch.Tensor | None = None
-        row_i: torch.Tensor | None = None
+        rows = y[fakes].shape[0]
+        row_d = torch.empty((rows, 0), dtype=torch.float64, device=x.device)
+        row_i = torch.empty((rows, 0), dtype=torch.int64, device=x.device)
         for i in range(0, n, chunk_size):
             reals = slice(i, i + chunk_size)
             d = cost_matrix(y[fakes], x[reals], "euclidean")  # (fake rows, real columns)
             columns = torch.arange(i, i + d.shape[1], device=x.device).expand_as(d)
-            cand_d = d if row_d is None else torch.cat([row_d, d], dim=1)
-            cand_i = columns if row_i is None else torch.cat([row_i, columns], dim=1)
-            row_d, order = cand_d.topk(min(k, cand_d.shape[1]), dim=1, largest=False)
-            row_i = cand_i.gather(1, order)
+            cand_d, cand_i = torch.cat([row_d, d], dim=1), torch.cat([row_i, columns], dim=1)
+            top = cand_d.topk(min(k, cand_d.shape[1]), dim=1, largest=False)
+            row_d, row_i = top.values, cand_i.gather(1, top.indices)
             ratio = (pruned_radius[reals].square() / (d.square() + realism_eps)).amax(dim=1)
             realism[fakes] = torch.maximum(realism[fakes], ratio)
             nearest_fake[reals] = torch.minimum(nearest_fake[reals], d.amin(dim=0))
@@ -407,5 +407,5 @@ def data_copying_test(
     """
     t = as_samples(train, "train", min_samples=1)
     centres = kmeans_cells(t, cells, seed, chunk_size=chunk_size)
-    labels = [nearest_centre(z, centres, chunk_size=chunk_size) for z in (t, test, fake)]
-    return c_t_statistic(t, test, fake, *labels, tau=tau, chunk_size=chunk_size)
+    train_cells, test_cells, fake_cells = (nearest_centre(z, centres, chunk_size=chunk_size) for z in (t, test, fake))
+    return c_t_statistic(t, test, fake, train_cells, test_cells, fake_cells, tau=tau, chunk_size=chunk_size)

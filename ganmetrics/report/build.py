@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ganmetrics.report import figures
-from ganmetrics.report.content import Analysis, ReportOptions, ReportSide, analyse
+from ganmetrics.report.content import Analysis, PerSample, ReportOptions, ReportSide, analyse
 from ganmetrics.report.output import atomic_folder, check_output
 from ganmetrics.report.page import Page, number, paragraph, table
 
@@ -87,8 +87,8 @@ def _metrics_section(page: Page, data: dict[str, Any]) -> None:
     page.section("metrics", "Metrics", body)
 
 
-def _fid_section(page: Page, analysis: Analysis, out: Path) -> None:
-    result = analysis.extrapolation
+def _fid_section(page: Page, per_sample: PerSample, out: Path) -> None:
+    result = per_sample.extrapolation
     figures.plot_fid_against_sample_count(result, out / "figures" / "fid_vs_n.png")
     text = (
         f"FID∞ = {result.value:.4g} (Chong & Forsyth 2020): FID_N on {len(result.sizes)} seeded subsamples of "
@@ -100,13 +100,13 @@ def _fid_section(page: Page, analysis: Analysis, out: Path) -> None:
     )
 
 
-def _memorization_section(page: Page, analysis: Analysis, out: Path) -> None:
-    memo = analysis.data["memorization"]
-    neighbours = analysis.neighbours
+def _memorization_section(page: Page, data: dict[str, Any], per_sample: PerSample, out: Path) -> None:
+    memo = data["memorization"]
+    neighbours = per_sample.neighbours
     figures.plot_distance_histograms(
         neighbours.real_nn_distance,
         neighbours.fake_to_real_distances[:, 0],
-        analysis.test_nn_distance,
+        per_sample.test_nn_distance,
         out / "figures" / "nn_distances.png",
     )
     rows = [
@@ -227,14 +227,15 @@ def _grid_sections(page: Page, data: dict[str, Any], real: ReportSide, fake: Rep
     )
 
 
-def _scatter_section(page: Page, analysis: Analysis, real: ReportSide, fake: ReportSide, out: Path) -> None:
+def _scatter_section(
+    page: Page, data: dict[str, Any], per_sample: PerSample, real: ReportSide, fake: ReportSide, out: Path
+) -> None:
     centres, source = mixture_centres(real, fake)
-    data = analysis.data
     data["scatter"] = {"centres": None if centres is None else centres.tolist(), "centres_source": source}
     suspects = np.array([e["index"] for e in data["suspects"]], dtype=np.int64)
-    misses = analysis.neighbours.coverage_misses
+    misses = per_sample.neighbours.coverage_misses
     figures.plot_scatter_2d(
-        real.features, fake.features, centres, out / "figures" / "scatter.png", misses=misses, suspects=suspects
+        real.rows, fake.rows, centres, out / "figures" / "scatter.png", misses=misses, suspects=suspects
     )
     rows = [[number(e["index"]), number(e["distance"]), number(e["relative_to_real_nn"])] for e in data["suspects"]]
     page.section(
@@ -258,14 +259,15 @@ def _missing_section(page: Page, data: dict[str, Any]) -> None:
 def add_comparison_sections(page: Page, out: Path, analysis: Analysis, real: ReportSide, fake: ReportSide) -> None:
     """Add the sections of a two-sample report to ``page``, drawing its figures into ``out/figures``."""
     data = analysis.data
-    two_d = analysis.extrapolation is not None and real.features.shape[1] == 2
-    if two_d:  # the picture first: for points it says more than the tables
-        _scatter_section(page, analysis, real, fake, out)
+    per_sample = analysis.per_sample
+    two_d = per_sample is not None and real.rows.shape[1] == 2
+    if per_sample is not None and two_d:  # the picture first: for points it says more than the tables
+        _scatter_section(page, data, per_sample, real, fake, out)
     _inputs_section(page, data)
     _metrics_section(page, data)
-    if analysis.extrapolation is not None:
-        _fid_section(page, analysis, out)
-        _memorization_section(page, analysis, out)
+    if per_sample is not None:
+        _fid_section(page, per_sample, out)
+        _memorization_section(page, data, per_sample, out)
         if not two_d:
             _grid_sections(page, data, real, fake)
     _missing_section(page, data)

@@ -76,6 +76,13 @@ class ReportSide:
         """Return the number of samples (None when a statistics file does not record it)."""
         return len(self.features) if self.features is not None else (self.stats.n if self.stats else None)
 
+    @property
+    def rows(self) -> np.ndarray:
+        """Return the feature rows; ``ValueError`` naming the side when it holds only statistics."""
+        if self.features is None:
+            raise ValueError(f"{self.label}: holds only statistics; this section needs the feature rows")
+        return self.features
+
     def as_side(self, feature: str) -> Side:
         """Return the side as the registry consumes it: rows under ``feature``, logits, statistics."""
         arrays = {} if self.features is None else {feature: self.features}
@@ -102,13 +109,20 @@ class ReportOptions:
 
 
 @dataclass
+class PerSample:
+    """What the per-sample figures draw from: the neighbour quantities, the FID∞ fit, held-out NN distances."""
+
+    neighbours: SampleNeighbours
+    extrapolation: ExtrapolationResult
+    test_nn_distance: np.ndarray | None
+
+
+@dataclass
 class Analysis:
-    """``data``: the JSON-ready report; the arrays the figures draw from."""
+    """``data``: the JSON-ready report; ``per_sample``: None when a side holds only statistics."""
 
     data: dict[str, Any]
-    neighbours: SampleNeighbours | None = None
-    extrapolation: ExtrapolationResult | None = None
-    test_nn_distance: np.ndarray | None = None
+    per_sample: PerSample | None = None
 
 
 def _finite(value: float, name: str) -> float:
@@ -127,7 +141,7 @@ _FEATURE = "features"
 
 def side_record(side: ReportSide, kind: str) -> dict[str, Any]:
     """Return the provenance record of a side shown on the page: label, kind and ``PROVENANCE_FIELDS``."""
-    record = {"label": os.fsencode(side.label).decode("utf-8", "backslashreplace"), "kind": kind}
+    record: dict[str, Any] = {"label": os.fsencode(side.label).decode("utf-8", "backslashreplace"), "kind": kind}
     for name in PROVENANCE_FIELDS:
         value = side.metadata.get(name)
         record[name] = value if isinstance(value, (str, int, float, type(None))) else str(value)
@@ -233,7 +247,7 @@ def per_sample_sections(
 
     The sections dict also holds ``"missing"``: C_T with the reason when the held-out set cannot support it.
     """
-    x, y = real.features, fake.features
+    x, y = real.rows, fake.rows
     neighbours = sample_neighbours(x, y, k=options.k, chunk_size=options.chunk_size)
     rng = np.random.default_rng(options.seed)
     grid = sorted(rng.choice(len(y), size=min(options.grid_rows, len(y)), replace=False).tolist())
@@ -271,13 +285,13 @@ def per_sample_sections(
     }
     test_nn = None
     if test is not None and test.features is not None:
-        baseline = sample_neighbours(x, test.features, k=1, chunk_size=options.chunk_size)
+        baseline = sample_neighbours(x, test.rows, k=1, chunk_size=options.chunk_size)
         test_nn = baseline.fake_to_real_distances[:, 0]
         memorization["test_unauthentic_fraction"] = baseline.unauthentic_fraction
         memorization["median_test_to_real_distance"] = float(np.median(test_nn))
         try:
             ct: DataCopyingResult | None = data_copying_test(
-                x, test.features, y, cells=options.ct_cells, seed=options.seed, chunk_size=options.chunk_size
+                x, test.rows, y, cells=options.ct_cells, seed=options.seed, chunk_size=options.chunk_size
             )
         except ValueError as error:  # too few samples for the cells: the rest of the report stands
             missing.append({"section": "C_T data-copying test", "reason": str(error)})
@@ -358,14 +372,14 @@ def analyse(
             }
         )
         return analysis
-    extrapolation = fid_infinity(real.features, fake.features, seed=options.seed)
+    extrapolation = fid_infinity(real.rows, fake.rows, seed=options.seed)
     data["fid_vs_n"] = {
         "sizes": list(extrapolation.sizes),
         "values": list(extrapolation.values),
         "fid_infinity": extrapolation.value,
         "slope": extrapolation.slope,
     }
-    sections, analysis.neighbours, analysis.test_nn_distance = per_sample_sections(real, fake, test, options)
+    sections, neighbours, test_nn_distance = per_sample_sections(real, fake, test, options)
     data["missing"].extend(sections.pop("missing"))
     data.update(sections)
     if test is None:
@@ -375,5 +389,5 @@ def analyse(
                 "reason": "needs a held-out real set the model never saw (--test REAL_TEST)",
             }
         )
-    analysis.extrapolation = extrapolation
+    analysis.per_sample = PerSample(neighbours, extrapolation, test_nn_distance)
     return analysis

@@ -85,7 +85,7 @@ def plot_distance_histograms(
         series.append((test_to_real, "held-out real → nearest real", "tab:green"))
     edges = np.histogram_bin_edges(np.concatenate([s[0] for s in series]), bins=40)
     for values, label, colour in series:
-        ax.hist(values, bins=edges, density=True, histtype="step", linewidth=1.5, color=colour, label=label)
+        ax.hist(values, bins=edges.tolist(), density=True, histtype="step", linewidth=1.5, color=colour, label=label)
     ax.set_xlabel("Euclidean distance in feature space")
     ax.set_ylabel("density")
     ax.set_title("Nearest-neighbour distances (copies pile up at 0)")

@@ -18,7 +18,7 @@ from typing import Any
 from ganmetrics import keys
 from ganmetrics.report import figures
 from ganmetrics.report.build import add_comparison_sections, finish_report_folder, new_page
-from ganmetrics.report.content import ReportOptions, ReportSide, analyse
+from ganmetrics.report.content import Analysis, ReportOptions, ReportSide, analyse
 from ganmetrics.report.output import atomic_folder, check_output
 from ganmetrics.report.page import Page, number, paragraph, table
 
@@ -99,7 +99,7 @@ def build_run_report(
     target = check_output(output, overwrite, (run,))
     config, records = read_run(run)
     latest = _latest_sample(run)
-    analysis = real = fake = None
+    comparison: tuple[Analysis, ReportSide, ReportSide] | None = None
     if latest is not None and latest.suffix == ".npy":
         import numpy as np
 
@@ -121,12 +121,13 @@ def build_run_report(
         for entry in analysis.data["missing"]:
             if entry["section"] == "C_T data-copying test":
                 entry["reason"] = "needs the training set the model saw, which a run directory does not keep"
+        comparison = (analysis, real, fake)
     with atomic_folder(target) as building:
         page = new_page(building, f"training run {run}")
-        data = {"run": _run_sections(page, building, run, config, records)}
-        if analysis is not None:
-            add_comparison_sections(page, building, analysis, real, fake)
-            data.update(analysis.data)
+        data: dict[str, Any] = {"run": _run_sections(page, building, run, config, records)}
+        if comparison is not None:
+            add_comparison_sections(page, building, *comparison)
+            data.update(comparison[0].data)
         elif latest is not None:
             shutil.copyfile(latest, building / "figures" / "latest_samples.png")
             page.section(

@@ -21,7 +21,7 @@ from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.memorization import sample_neighbours
 from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.statistics import FeatureStats
-from ganmetrics.report import ReportOptions, ReportSide, build_report
+from ganmetrics.report import ReportOptions, ReportSide, build_report, figures
 from ganmetrics.train.data import ring
 
 FAST = ReportOptions(bootstrap=10, subsets=5)
@@ -131,7 +131,7 @@ def test_failure_while_writing_leaves_the_old_report_in_place(tmp_path: Path, mo
     def broken(*_: object, **__: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("ganmetrics.report.figures.plot_distance_histograms", broken)
+    monkeypatch.setattr(figures, "plot_distance_histograms", broken)
     with pytest.raises(OSError, match="disk full"):
         build_report(real, fake, out, options=FAST, overwrite=True)
     assert (out / "report.json").read_bytes() == before
