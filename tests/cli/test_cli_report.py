@@ -81,3 +81,21 @@ def test_report_command_on_a_stats_file_says_what_is_missing(files: dict[str, Pa
     assert code == 0, err
     page = (tmp_path / "out" / "index.html").read_text()
     assert "Not in this report" in page and "statistics file" in page
+
+
+def test_report_command_refuses_a_folder_without_images(tmp_path: Path, fid_weights: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    code, _, err = run(
+        tmp_path / "empty",
+        tmp_path / "empty",
+        "-o",
+        tmp_path / "out",
+        "--weights",
+        fid_weights,
+        "--device",
+        "cpu",
+        "--quiet",
+    )
+    assert code == 1 and err.strip().splitlines()[-1].startswith("Error:") and "no image files" in err, err
+    assert not (tmp_path / "out").exists()
