@@ -211,7 +211,13 @@ def _grid_sections(page: Page, data: dict[str, Any], real: ReportSide, fake: Rep
     )
     misses = data["coverage_misses"]
     cells = [
-        page.thumb("real", real, e, f"{e['distance_to_fake'] / e['radius']:.3g} × radius") for e in misses["samples"]
+        page.thumb(
+            "real",
+            real,
+            e,
+            f"{e['distance_to_fake'] / e['radius']:.3g} × radius" if e["radius"] else "radius 0 (duplicated)",
+        )
+        for e in misses["samples"]
     ]
     page.section(
         "coverage-misses",

@@ -189,3 +189,13 @@ def test_held_out_set_too_small_for_c_t_leaves_it_out_with_the_reason(tmp_path: 
     assert "c_t" not in data["memorization"] and "test_unauthentic_fraction" in data["memorization"]
     reason = next(m["reason"] for m in data["missing"] if m["section"] == "C_T data-copying test")
     assert "tau" in reason
+
+
+def test_duplicated_real_samples_with_zero_radius_are_reported_not_divided_by(tmp_path: Path) -> None:
+    real, fake, _ = _sides(7)
+    duplicated = np.concatenate([np.repeat(real.features[:1], 7, axis=0), real.features[7:]])
+    side = ReportSide("dup.npy", real.metadata, features=duplicated)
+    data = _strict_json(build_report(side, fake, tmp_path / "r", options=FAST) / "report.json")
+    radii = [e["radius"] for e in data["coverage_misses"]["samples"]]
+    assert 0.0 in radii  # a point repeated 7 times has a 5-NN radius of 0 and can only be missed
+    assert "radius 0 (duplicated)" in (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
