@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cli_run
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from ganmetrics.cli.options import ErrorReportingGroup
-from ganmetrics.cli.report import report_command
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.frechet import fid_between
@@ -18,7 +16,6 @@ from ganmetrics.metrics.statistics import FeatureStats
 
 pytestmark = pytest.mark.filterwarnings("ignore::ganmetrics.provenance.UnknownProvenanceWarning")
 
-CLI = ErrorReportingGroup(commands={"report": report_command})
 FAST = ("--bootstrap", 10)
 
 
@@ -39,8 +36,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(CLI, ["report", *map(str, args)])
-    return result.exit_code, result.stdout, result.stderr
+    return cli_run.run("report", *args)
 
 
 def test_report_command_writes_the_folder_with_the_api_numbers(files: dict[str, Path], tmp_path: Path) -> None:
