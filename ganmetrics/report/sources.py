@@ -56,8 +56,13 @@ def load_side(loader: InputLoader, path: str | os.PathLike, *, logits: bool = Fa
     needs = (ROWS, LOGITS) if logits and (images or _npz_has_logits(source)) else (ROWS,)
     side = loader.side(path, label, needs)
     listed = image_files(source, loader.options.recursive, side.metadata.get("skipped") or []) if images else None
+    logits_rows = side.arrays.get(LOGITS_OUTPUT)
     return ReportSide(
-        label, side.metadata, features=side.rows(loader.feature), logits=side.arrays.get(LOGITS_OUTPUT), images=listed
+        label,
+        side.metadata,
+        features=np.asarray(side.rows(loader.feature)),
+        logits=None if logits_rows is None else np.asarray(logits_rows),
+        images=listed,
     )
 
 
