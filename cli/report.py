@@ -87,7 +87,9 @@ def report_command(
     """
     if second is None and test is not None:
         raise click.BadParameter("a run directory report takes no --test", param_hint="--test")
-    options = ReportOptions(k=k, ci=ci, bootstrap=bootstrap, ct_cells=cells, seed=seed)
+    options = ReportOptions(
+        k=k, ci=ci, bootstrap=bootstrap, ct_cells=cells, seed=seed, progress=loader.options.progress
+    )
     written = report(
         first,
         second,

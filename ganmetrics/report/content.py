@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from ganmetrics import __version__, keys
 from ganmetrics.defaults import DEFAULTS
@@ -94,7 +96,11 @@ class ReportSide:
 
 @dataclass
 class ReportOptions:
-    """What a report computes and how much of it it shows (defaults from ``ganmetrics.defaults``)."""
+    """What a report computes and how much of it it shows (defaults from ``ganmetrics.defaults``).
+
+    ``progress``: a tqdm bar on stderr over the three long stages (metrics with their bootstrap intervals, FID
+    against sample count, the neighbour analyses).
+    """
 
     k: int = DEFAULTS["report_k"]
     ci: float | None = DEFAULTS["ci_level"]
@@ -106,6 +112,7 @@ class ReportOptions:
     grid_rows: int = 8
     shown: int = 8
     chunk_size: int = DEFAULTS["prdc_chunk_size"]
+    progress: bool = True
 
 
 @dataclass
@@ -349,7 +356,9 @@ def analyse(
     for name, side in sides.items():
         if side.features is not None and len(side.features) <= options.k:
             raise ValueError(f"{name}: {len(side.features)} samples; the report needs more than k = {options.k}")
+    bar = tqdm(total=3, desc="report: metrics", unit="stage", disable=not options.progress, file=sys.stderr)
     rows, missing = metric_rows(real, fake, options)
+    bar.update()
     data: dict[str, Any] = {
         "generator": f"ganmetrics {__version__} report",
         "inputs": {
@@ -371,8 +380,12 @@ def analyse(
                 "reason": "these are per-sample analyses; a statistics file has no samples",
             }
         )
+        bar.close()
         return analysis
+    bar.set_description("report: FID against sample count")
     extrapolation = fid_infinity(real.rows, fake.rows, seed=options.seed)
+    bar.update()
+    bar.set_description("report: nearest neighbours")
     data["fid_vs_n"] = {
         "sizes": list(extrapolation.sizes),
         "values": list(extrapolation.values),
@@ -380,6 +393,8 @@ def analyse(
         "slope": extrapolation.slope,
     }
     sections, neighbours, test_nn_distance = per_sample_sections(real, fake, test, options)
+    bar.update()
+    bar.close()
     data["missing"].extend(sections.pop("missing"))
     data.update(sections)
     if test is None:
