@@ -26,6 +26,7 @@ from ganmetrics.cli.options import (
     metric_command,
 )
 from ganmetrics.cli.ref import ref_group
+from ganmetrics.cli.report import report_command
 from ganmetrics.cli.train import train_command
 from ganmetrics.distributed import init_from_environment
 from ganmetrics.inputs import InputLoader
@@ -100,6 +101,7 @@ for command in (
     all_command,
     check_command,
     ref_group,
+    report_command,
     train_command,
 ):
     main.add_command(command)

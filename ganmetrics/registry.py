@@ -520,12 +520,42 @@ def measure(
             ref_side.metadata, sample_side.metadata, (ref_side.label, sample_side.label), allow_mismatch
         )
         provenance = {"reference": {"input": _label(reference, "reference"), **ref_side.metadata}, **provenance}
-    values = values_of(specs, ref_side, sample_side, loader.feature, kwargs)
+    values = measure_sides(
+        specs,
+        ref_side,
+        sample_side,
+        loader.feature,
+        kwargs,
+        ci=ci,
+        resamples=resamples,
+        seed=options.get("seed", DEFAULTS["seed"]),
+    )
+    return Measurement(values, provenance, differing)
+
+
+def measure_sides(
+    specs: Sequence[MetricSpec],
+    reference: Side | None,
+    samples: Side,
+    feature: str,
+    kwargs: Mapping[str, dict[str, Any]],
+    *,
+    ci: float | None = None,
+    resamples: int = DEFAULTS["ci_resamples"],
+    seed: int = DEFAULTS["seed"],
+) -> Values:
+    """Return the values of ``specs`` on sides already resolved (and checked comparable), with their intervals.
+
+    ``kwargs`` come from :func:`split_options`; ``ci`` adds the percentile-bootstrap intervals (seeded with
+    ``seed``) as :func:`measure` does. For callers that keep the sides' rows for more than the metrics (the
+    report), so that each input is read or extracted once.
+    """
+    values = values_of(specs, reference, samples, feature, kwargs)
     if ci is not None:
         sizes = {key: values.pop(key) for key in (keys.N1, keys.N2, keys.DIMS) if key in values}
-        values.update(_intervals(specs, ref_side, sample_side, loader.feature, kwargs, values, ci, resamples, options))
+        values.update(_intervals(specs, reference, samples, feature, kwargs, values, ci, resamples, seed))
         values.update(sizes)
-    return Measurement(values, provenance, differing)
+    return values
 
 
 def _intervals(
@@ -537,13 +567,13 @@ def _intervals(
     values: Values,
     level: float,
     resamples: int,
-    options: Mapping[str, Any],
+    seed: int,
 ) -> Values:
     """Percentile-bootstrap intervals (both sides resampled) of the metrics that have one, with level and count."""
     if reference is None:
         return {}
     x, y = reference.rows(feature), samples.rows(feature)
-    bootstrap = {"level": level, "resamples": resamples, "seed": options.get("seed", DEFAULTS["seed"])}
+    bootstrap = {"level": level, "resamples": resamples, "seed": seed}
     result: Values = {}
     for spec in specs:
         if spec.interval is not None:
