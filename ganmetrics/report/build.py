@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ganmetrics.mixtures import MIXTURES
 from ganmetrics.report import figures
 from ganmetrics.report.content import Analysis, PerSample, ReportOptions, ReportSide, analyse
 from ganmetrics.report.output import atomic_folder, check_output
@@ -25,8 +26,6 @@ SIDE_TITLES = {"real": "real (reference)", "fake": "generated", "test": "held-ou
 
 def mixture_centres(*sides: ReportSide) -> tuple[np.ndarray | None, str]:
     """Return the mode centres of the built-in 2-D mixture a side records (``metadata["mixture"]``), and why."""
-    from ganmetrics.train.data import MIXTURES
-
     for side in sides:
         name = side.metadata.get("mixture")
         if name in MIXTURES:

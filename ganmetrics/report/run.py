@@ -102,14 +102,15 @@ def build_run_report(
     comparison: tuple[Analysis, ReportSide, ReportSide] | None = None
     if latest is not None and latest.suffix == ".npy":
         import numpy as np
+        import torch
 
-        from ganmetrics.train.data import MIXTURES, make_sampler
+        from ganmetrics.mixtures import MIXTURES
 
         if config.get("data") not in MIXTURES:
             raise ValueError(f"{run}: 2-D samples for data {config.get('data')!r}, not a built-in mixture")
-        sampler = make_sampler(config["data"], config["seed"], config.get("data_root", "data"), 32)
-        # The trainer's Scorer scores against sampler.reference(eval_samples, seed + 3).
-        reference = sampler.reference(config["eval_samples"], config["seed"] + 3).numpy()
+        # The trainer scores against the mixture's points drawn from a generator seeded with seed + 3.
+        generator = torch.Generator().manual_seed(config["seed"] + 3)
+        reference = MIXTURES[config["data"]]().sample(config["eval_samples"], generator).numpy()
         meta = {"extractor": "raw-coordinates", "mixture": config["data"]}
         real = ReportSide(
             f"{config['data']} reference ({len(reference)} samples, seed {config['seed'] + 3})",

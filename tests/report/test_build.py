@@ -21,8 +21,8 @@ from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.memorization import sample_neighbours
 from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.statistics import FeatureStats
+from ganmetrics.mixtures import ring
 from ganmetrics.report import ReportOptions, ReportSide, build_report, figures
-from ganmetrics.train.data import ring
 
 FAST = ReportOptions(bootstrap=10, subsets=5)
 

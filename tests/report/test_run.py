@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from ganmetrics.mixtures import ring
 from ganmetrics.report import ReportOptions
 from ganmetrics.report.run import build_run_report
-from ganmetrics.train.data import ring
 
 FAST = ReportOptions(bootstrap=10, subsets=5)
 
