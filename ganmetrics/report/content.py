@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ganmetrics import __version__, keys
+from ganmetrics import keys
+from ganmetrics._version import __version__
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import LOGITS_OUTPUT, Side
 from ganmetrics.io.stats_file import LoadedStats
