@@ -29,7 +29,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_int, check_magnitude, check_same_dims
 
 # Eigenvalues of a covariance below -_NON_PSD_RELATIVE * λ_max mean the input is no covariance at all.
 _NON_PSD_RELATIVE = 1e-4
@@ -325,9 +325,7 @@ class FeatureStats:
     """
 
     def __init__(self, dims: int, device: torch.device | str | None = None) -> None:
-        if not isinstance(dims, int) or dims < 1:
-            raise ValueError(f"dims: must be a positive integer, got {dims!r}")
-        self.dims = dims
+        self.dims = check_int(dims, "dims", 1)
         self.n = 0
         self._mean = torch.zeros(dims, dtype=torch.float64, device=device)
         self._m2 = torch.zeros(dims, dims, dtype=torch.float64, device=device)
@@ -350,17 +348,21 @@ class FeatureStats:
         mu_t = as_float64(mu, "mu", ndim=1)
         sigma_t = check_covariance(as_float64(sigma, "sigma", ndim=2, device=mu_t.device), "sigma")
         _check_mean_cov(mu_t, sigma_t, ("mu", "sigma"))
-        if not isinstance(n, int) or n < 2:
-            raise ValueError(f"n: the sample count must be an integer ≥ 2, got {n!r}")
+        n = check_int(n, "n", 2)
         stats = cls(mu_t.shape[0], device=mu_t.device)
         stats.n, stats._mean, stats._m2 = n, mu_t, sigma_t * (n - 1)
         return stats
 
     def update(self, batch: ArrayLike, *, name: str = "batch") -> FeatureStats:
-        """Add a batch of feature rows (B, d); returns ``self``."""
+        """Add a batch of feature rows (B, d); returns ``self``.
+
+        Raises ``ValueError`` for a batch that is not (B, d), holds NaN/Inf, or values so large that the trace
+        term's product of two covariances (fourth powers of the features, summed over d) would overflow.
+        """
         xb = as_float64(batch, name, ndim=2, device=self._mean.device)
         if xb.shape[1] != self.dims:
             raise ValueError(f"{name}: has {xb.shape[1]} feature dimensions, the statistics have {self.dims}")
+        check_magnitude(float(xb.abs().max()), name, terms=self.dims, power=2)
         mean_b = xb.mean(dim=0)
         centred = xb - mean_b
         self._combine(xb.shape[0], mean_b, centred.T @ centred)

@@ -39,7 +39,15 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
+from ganmetrics.metrics._arrays import (
+    ArrayLike,
+    as_samples,
+    check_finite_result,
+    check_int,
+    check_magnitude,
+    check_same_dims,
+    check_seed,
+)
 from ganmetrics.numerics import exact_float32
 
 # KID gathers its subsets in batches of at most this many bytes per sample side (in the matmul dtype): one
@@ -342,10 +350,10 @@ def mmd2_unbiased(
     if sigma is not None:
         if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
             raise TypeError(f"sigma: expected a real number or None, got {type(sigma).__name__}")
-        if not (math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"sigma: must be a finite number > 0, got {sigma}")
+        if not (math.isfinite(sigma) and sigma > 0 and 0.0 < float(sigma) * float(sigma) < math.inf):
+            raise ValueError(f"sigma: must be a finite number > 0 whose square is a positive float64, got {sigma}")
     if sigma is None:
-        sigma = _median_pairwise_distance(x, y, median_subsample, check_int(seed, "seed", 0))
+        sigma = _median_pairwise_distance(x, y, median_subsample, check_seed(seed))
         if sigma == 0.0:
             raise ValueError(
                 "x, y: the median pairwise distance of the pooled sample is 0 (more than half of the pairs "
@@ -353,7 +361,7 @@ def mmd2_unbiased(
             )
     sigma = float(sigma)
     mmd2 = _unbiased_mmd2(_gaussian_terms(x, y, sigma, dtype), chunk_size)
-    return MMDResult(mmd2=float(mmd2), sigma=sigma)
+    return MMDResult(mmd2=check_finite_result(float(mmd2), "mmd2"), sigma=sigma)
 
 
 def _kid_subset_indices(
@@ -420,8 +428,9 @@ def kid(
         An input is not a numeric array/tensor, an integer argument is not an integer, or ``precision`` is not
         a string.
     ValueError
-        ``x`` or ``y`` is not 2-D, has fewer than 2 rows or holds NaN/Inf; the feature dimensions differ;
-        ``subsets < 1``; ``subset_size < 2`` or larger than ``n_x`` or ``n_y``; ``seed < 0``; ``precision`` is
+        ``x`` or ``y`` is not 2-D, has fewer than 2 rows, holds NaN/Inf or values whose cubed kernel would
+        overflow (``_arrays.check_magnitude``); the feature dimensions differ; ``subsets < 1``;
+        ``subset_size < 2`` or larger than ``n_x`` or ``n_y``; ``seed`` outside [0, 2**64 - 1]; ``precision`` is
         not ``"float32"`` or ``"float64"``.
     """
     x = as_samples(x, "x")
@@ -429,13 +438,17 @@ def kid(
     check_same_dims(x, y, ("x", "y"))
     subsets = check_int(subsets, "subsets", 1)
     subset_size = check_int(subset_size, "subset_size", 2)
-    seed = check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     dtype = _check_precision(precision)
     n_x, n_y = x.shape[0], y.shape[0]
     if subset_size > min(n_x, n_y):
         raise ValueError(
             f"subset_size: {subset_size} is larger than the number of samples (x: {n_x}, y: {n_y})"
         )
+    for sample, name in ((x, "x"), (y, "y")):  # the std squares the cubed kernel: a lower limit than squares
+        largest = float(sample.abs().max())
+        check_magnitude(largest, name, terms=subset_size**2, power=6)
+        check_magnitude(largest, name, terms=x.shape[1], dtype=dtype)
     index_x, index_y = _kid_subset_indices(n_x, n_y, subsets, subset_size, seed)
     terms = _cubic_polynomial_terms(x, y, dtype)
     batch = max(1, _KID_BATCH_BYTES // (subset_size * x.shape[1] * terms.rows_x.element_size()))
@@ -449,4 +462,5 @@ def kid(
             for ix, iy in zip(index_x.split(batch), index_y.split(batch), strict=True)
         ]
     )
-    return float(values.mean()), float(values.std(correction=0))
+    mean, std = float(values.mean()), float(values.std(correction=0))
+    return check_finite_result(mean, "kid_mean"), check_finite_result(std, "kid_std")

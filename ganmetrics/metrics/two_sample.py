@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims, check_seed
 from ganmetrics.metrics.mmd import mmd2_unbiased
 from ganmetrics.metrics.transport import cost_matrix
 
@@ -86,7 +86,7 @@ def _permutation_statistics(
     check_same_dims(xs, ys, ("x", "y"))
     chunk_size = check_int(chunk_size, "chunk_size", 1)
     permutations = check_int(permutations, "permutations", 0)
-    seed = check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     sigma = mmd2_unbiased(xs, ys, sigma=sigma, seed=seed).sigma
     z = torch.cat([xs, ys])
     big_n, m, n = z.shape[0], xs.shape[0], ys.shape[0]
