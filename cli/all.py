@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from ganmetrics import keys
-from ganmetrics.cli.options import comparison, extraction_options, human, report
+from ganmetrics.cli.options import check_finite_values, comparison, extraction_options, human, report
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.inputs import InputLoader
+from ganmetrics.inputs import InputLoader, check_logits
 from ganmetrics.metrics.bootstrap import BootstrapInterval, fid_interval, kid_interval, mmd_interval
 from ganmetrics.metrics.extrapolation import fid_infinity, is_infinity
 from ganmetrics.metrics.frechet import fid_from_features
@@ -67,6 +67,8 @@ def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, 
     differing = check_comparable(real.metadata, fake.metadata, (real.label, fake.label), allow_mismatch)
     x, y = real.arrays["pool3"], fake.arrays["pool3"]
     logits = fake.arrays.get("logits_unbiased")
+    if logits is not None:
+        check_logits(fake.label, logits, fake.metadata)
     bootstrap_options = {"level": ci, "resamples": bootstrap, "seed": seed}
     result: dict[str, Any] = {}
     for name in metrics:
@@ -104,6 +106,7 @@ def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, 
     result.update({keys.N1: int(x.shape[0]), keys.N2: int(y.shape[0]), keys.DIMS: int(x.shape[1])})
     if differing:
         result["mismatch_allowed"] = differing
+    check_finite_values(result)
     if as_json:
         report(result, as_json=True)
     else:

@@ -26,6 +26,7 @@ from ganmetrics.cli.options import (
 )
 from ganmetrics.cli.ref import ref_group
 from ganmetrics.cli.train import train_command
+from ganmetrics.cli.weights import weights_group
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import init_from_environment
 from ganmetrics.inputs import InputLoader
@@ -59,10 +60,15 @@ def fid(first: Path, second: Path, as_json: bool, allow_mismatch: bool, loader: 
 @click.argument("first", type=click.Path(path_type=Path))
 @click.option("--splits", type=click.IntRange(min=1), default=DEFAULTS["splits"], show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--assume-logits", is_flag=True,
+              help="FIRST holds another classifier's logits: accept a width other than 1008 (or 1000) classes.")
 @extraction_options
-def inception_score_command(first: Path, splits: int, as_json: bool, loader: InputLoader) -> None:
-    """Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits')."""
-    report_measurement("is", first, None, as_json, loader, splits=splits)
+def inception_score_command(first: Path, splits: int, as_json: bool, assume_logits: bool, loader: InputLoader) -> None:
+    """Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits').
+
+    A .npy without provenance must have 1008 (FID Inception) or 1000 columns unless --assume-logits is given.
+    """
+    report_measurement("is", first, None, as_json, loader, splits=splits, assume_logits=assume_logits)
 
 
 @main.command("kid")
@@ -150,7 +156,7 @@ def features(source: Path, output: Path, logits: bool, loader: InputLoader) -> N
     click.echo(f"wrote {output} ({side.arrays['pool3'].shape[0]} x {side.arrays['pool3'].shape[1]})", err=True)
 
 
-for command in (all_command, check_command, ref_group, train_command):
+for command in (all_command, check_command, ref_group, train_command, weights_group):
     main.add_command(command)
 
 if __name__ == "__main__":

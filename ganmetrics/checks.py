@@ -40,12 +40,12 @@ import numpy as np
 import torch
 
 from ganmetrics import keys
-from ganmetrics.inputs import ExtractionOptions, InputLoader, frechet_between
+from ganmetrics.inputs import ExtractionOptions, InputLoader, check_logits, frechet_between
 from ganmetrics.io.atomic import atomic_write
 from ganmetrics.metrics.frechet import FeatureStats
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
-from ganmetrics.metrics.transport import emd, sinkhorn_distance
+from ganmetrics.metrics.transport import ConvergenceWarning, emd, sinkhorn_distance
 from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
 from ganmetrics.reference_store import is_reference, resolve_reference_path
 
@@ -76,7 +76,7 @@ CRITERIA: dict[str, Criterion] = {
     "mmd": Criterion(keys.MMD2, "below", ("sigma", "seed")),
     "sinkhorn": Criterion(keys.SINKHORN, "below", ("reg", "metric", "max_iter", "tol")),
     "emd": Criterion(keys.EMD, "below", ("metric", "max_iter")),
-    "is": Criterion(keys.IS_MEAN, "above", ("splits",), needs_reference=False),
+    "is": Criterion(keys.IS_MEAN, "above", ("splits", "assume_logits"), needs_reference=False),
 }
 
 
@@ -149,6 +149,9 @@ def measure(
     parameters are positional-only, so an OT ground ``metric=`` option reaches the function). ``loader`` turns
     image inputs into features (default: an ``InputLoader`` without a progress bar).
 
+    ``"is"`` takes ``assume_logits`` besides ``splits`` (see ``inputs.check_logits``); a Sinkhorn run that does
+    not converge raises ``ValueError`` instead of giving an approximate value.
+
     Raises ``ValueError`` for an unknown metric or option, a missing or superfluous reference, and what the
     loaders, ``provenance.check_comparable`` and the metric functions raise.
     """
@@ -159,6 +162,7 @@ def measure(
     loader = loader or InputLoader(ExtractionOptions(progress=False))
     if metric == "is":
         label, logits, meta = _rows(samples, "samples", "logits_unbiased", loader)
+        check_logits(label, logits, meta, options.pop("assume_logits", False))
         mean, std = inception_score(logits, **options)
         values = {keys.IS_MEAN: mean, keys.IS_STD: std, keys.N1: int(logits.shape[0]), keys.DIMS: int(logits.shape[1])}
         return Measurement(metric, values, {"samples": {"input": label, **meta}})
@@ -182,10 +186,21 @@ def measure(
         result = mmd2_unbiased(x, y, **options)
         values = {keys.MMD2: result.mmd2, keys.SIGMA: result.sigma}
     elif metric == "sinkhorn":
-        values = {keys.SINKHORN: sinkhorn_distance(x, y, **options)}
+        values = {keys.SINKHORN: _converged_sinkhorn(x, y, options)}
     else:
         values = {keys.EMD: emd(x, y, **options)}
     return Measurement(metric, {**values, **sizes}, _sides(label1, meta1, label2, meta2), differing)
+
+
+def _converged_sinkhorn(x: Any, y: Any, options: dict[str, Any]) -> float:
+    """Return ``sinkhorn_distance(x, y, **options)``; a run that did not converge is an error here, not a number
+    (the API only warns, as POT does, for callers such as a training loop that want the approximate value)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            return sinkhorn_distance(x, y, **options)
+        except ConvergenceWarning as exc:
+            raise ValueError(f"sinkhorn: {exc} No value is reported.") from None
 
 
 def _sides(reference: str, reference_meta: dict[str, Any], samples: str, samples_meta: dict[str, Any]

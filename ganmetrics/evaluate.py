@@ -56,7 +56,7 @@ from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
 from ganmetrics.numerics import exact_float32
-from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
+from ganmetrics.provenance import COMPARED_FIELDS, WEIGHTS_KIND, check_comparable
 
 INPUT_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 FEATURE_KINDS = ("inception", "raw")
@@ -92,7 +92,8 @@ class ImageFeatures:
     @property
     def metadata(self) -> dict[str, Any]:
         """How the features are made (the fields ``provenance.check_comparable`` compares, less ``extractor``)."""
-        return {"weights_sha256": self.weights_sha256, "resize": self.resize, "precision": "fp32"}
+        kind = {WEIGHTS_KIND: self.model.weights_kind} if self.model.weights_kind else {}
+        return {"weights_sha256": self.weights_sha256, **kind, "resize": self.resize, "precision": "fp32"}
 
     def __call__(self, images: torch.Tensor, outputs: Sequence[str]) -> dict[str, torch.Tensor]:
         """Return the requested outputs (float32, on the network's device), ``batch_size`` images at a time."""

@@ -21,6 +21,7 @@ from ganmetrics.features.extract import EXTRACTOR
 from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
+from ganmetrics.metrics._arrays import as_float64
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
 from ganmetrics.reference_store import resolve_reference_path
 
@@ -80,7 +81,9 @@ class InputLoader:
         """Return the arrays ``outputs`` (e.g. ``("pool3",)`` or ``("logits_unbiased",)``) of an input.
 
         Images are run through the network; an ``.npz`` feature file gives its arrays of those names (``pool3``
-        is stored as ``features``); a ``.npy`` file is taken as the one requested array.
+        is stored as ``features``); a ``.npy`` file is taken as the one requested array. Arrays read from files
+        are checked as the metrics check them (``metrics._arrays.as_float64``: no NaN/Inf, complex or overflowing
+        values), with messages naming the file.
         """
         source = resolve_reference_path(path)
         if not source.exists():
@@ -114,6 +117,8 @@ class InputLoader:
             arrays = {outputs[0]: loaded.get("features")}
         else:
             arrays = {name: loaded.get(_stored_name(name, loaded.arrays)) for name in outputs}
+        for name, array in arrays.items():  # NaN, Inf, complex or overflowing values, named by the file
+            as_float64(array, f"{source}" if len(arrays) == 1 else f"{source} ({name})")
         return Side(str(source), arrays, _side_metadata(loaded.metadata, outputs[0], arrays[outputs[0]]))
 
     def stats(self, path: str | Path) -> tuple[FeatureStats | LoadedStats, dict[str, Any]]:
@@ -151,6 +156,36 @@ def _side_metadata(meta: dict[str, Any], output: str, array: np.ndarray) -> dict
     if array.ndim == 2:
         record["dims"] = int(array.shape[1])
     return record
+
+
+# Class counts of the classifiers whose logits the Inception Score is defined on: the FID Inception (1008, with
+# 8 unused classes) and ImageNet classifiers (1000).
+LOGITS_WIDTHS = (1008, 1000)
+_LOGITS_OUTPUTS = ("logits", "logits_unbiased")
+
+
+def check_logits(label: str, logits: Any, metadata: dict[str, Any], assume_logits: bool = False) -> None:
+    """Raise ``ValueError`` unless ``logits`` (N, K) can be classifier logits for the Inception Score.
+
+    A file whose metadata lists its ``outputs`` decides: it must hold logits. Otherwise the width must be one
+    of ``LOGITS_WIDTHS`` (2,048 columns are pool3 features, on which IS gives a meaningless number near 1), or
+    the caller states the array holds logits (``assume_logits``, ``--assume-logits``).
+    """
+    outputs = metadata.get("outputs")
+    if isinstance(outputs, list):
+        if not any(name in outputs for name in _LOGITS_OUTPUTS):
+            raise ValueError(f"{label}: its metadata records the outputs {', '.join(map(str, outputs))}, not "
+                             "logits; the Inception Score needs logits (ganmetrics features --logits)")
+        return
+    width = int(logits.shape[1])
+    if width in LOGITS_WIDTHS or assume_logits:
+        return
+    hint = "; 2048 is the width of its pool3 features, which are not logits" if width == 2048 else ""
+    raise ValueError(
+        f"{label}: has {width} columns, but the logits of the FID Inception have 1008 classes (ImageNet "
+        f"classifiers 1000){hint}. If these are another classifier's logits, pass --assume-logits "
+        "(assume_logits=True)"
+    )
 
 
 def _warn_if_rank_deficient(label: str, n: int, dims: int) -> None:

@@ -45,6 +45,7 @@ from ganmetrics.features.inception import FIDInceptionV3, fold_batchnorm, load_f
 from ganmetrics.features.resize import RESIZE_MODES, preprocess
 from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, open_images
 from ganmetrics.numerics import exact_float32
+from ganmetrics.provenance import WEIGHTS_KIND
 
 EXTRACTOR = "fid-inception-v3"
 # Numeric modes of the network: the autocast dtype (None: float32 throughout, TF32 off). "fp32" is the reference
@@ -160,6 +161,18 @@ def _check_options(resize: str, outputs: Sequence[str], batch_size: int, num_wor
         raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
+def _check_finite(rows: np.ndarray, output: str, names: list[str]) -> None:
+    """Raise ``ValueError`` naming the first image whose ``output`` row holds NaN or Inf (bad weights, fp16)."""
+    finite = np.isfinite(rows).all(axis=1)
+    if not finite.all():
+        first = int(np.argmin(finite))
+        raise ValueError(
+            f"{names[first]}: the network's {output} output is not finite (NaN or Inf) for this image "
+            f"({int((~finite).sum())} of {len(names)} in its batch); the weights may be corrupt, or the precision "
+            "too low for them"
+        )
+
+
 def _describe(source: Any) -> str:
     return str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
 
@@ -212,7 +225,8 @@ def extract_features(
         instead of raising ``UnreadableImageError``.
 
     Raises ``ValueError`` for a bad option, a model given together with weights or in training mode, CUDA
-    asked for but unavailable, fewer than 2 images (also after skipping); ``UnreadableImageError`` (a
+    asked for but unavailable, fewer than 2 images (also after skipping), non-finite network outputs (naming
+    the first image that gave one); ``UnreadableImageError`` (a
     ValueError) naming a bad file; plus what ``io.images.open_images`` and ``load_fid_inception`` raise.
     """
     _check_options(resize, outputs, batch_size, num_workers, precision)
@@ -261,6 +275,7 @@ def extract_features(
                 result = model(x.to(run_device, non_blocking=True, memory_format=memory_format), outputs=outputs)
                 for name in outputs:
                     rows[name].append(result[name].float().cpu().numpy())
+                    _check_finite(rows[name][-1], name, [inputs.name(i) for i in indices.tolist()])
                 kept.extend(indices.tolist())
                 sizes.update(zip(widths.tolist(), heights.tolist(), strict=True))
             bar.update(min(batch_size, len(inputs) - bar.n))
@@ -282,6 +297,7 @@ def extract_features(
         "extractor": {name: f"{EXTRACTOR}/{name}" for name in outputs},
         "outputs": list(outputs),
         "weights_sha256": weights_sha256,
+        **({WEIGHTS_KIND: model.weights_kind} if model.weights_kind else {}),
         "resize": resize,
         "n": len(kept),
         "image_sizes": [[w, h, count] for (w, h), count in sorted(sizes.items())],

@@ -15,6 +15,7 @@ The module's ``state_dict`` keys are exactly those of pytorch-fid's model, so it
 from __future__ import annotations
 
 import copy
+import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,8 +25,13 @@ from torch import nn
 from torchvision.models import inception as tv
 
 from ganmetrics.features.weights import resolve_weights, sha256_file
+from ganmetrics.provenance import RANDOM_TEST_WEIGHTS
 
 Pool = Callable[[torch.Tensor], torch.Tensor]
+
+# The entry of a weight file's state-dict ``_metadata`` (kept by torch.save/torch.load, ignored by
+# ``load_state_dict``, so peers load the file as is) that marks seeded random weights: {"kind": "random-test", ...}.
+WEIGHTS_MARKER = "ganmetrics.weights"
 
 
 def _avg_pool_like_tensorflow(x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +108,9 @@ class FIDInceptionV3(nn.Module):
         "logits_unbiased": 1008, "logits": 1008,
     }
     INPUT_SIZE = 299
+    # How the loaded weights are marked (``load_fid_inception``): ``provenance.RANDOM_TEST_WEIGHTS`` for the seeded
+    # random weights of ``features.random_weights``, None otherwise.
+    weights_kind: str | None = None
     # The convolutional stages in order; the output named at index i is the (pooled) output of stage i.
     _STAGES = (
         ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "max_pool"),
@@ -208,8 +217,10 @@ def load_fid_inception(
 
     The file is found by ``weights.resolve_weights`` (explicit path, ``GANMETRICS_INCEPTION_WEIGHTS``, the
     cache, then a verified download). Its keys and shapes are checked against the architecture; files with
-    or without BatchNorm ``num_batches_tracked`` buffers are accepted. The model is returned on ``device``, in
-    eval mode, with ``requires_grad`` False. The digest (full hex) identifies the weights in result metadata.
+    or without BatchNorm ``num_batches_tracked`` buffers are accepted. Seeded random weights carry the marker
+    ``WEIGHTS_MARKER`` in the state dict's ``_metadata`` and set ``model.weights_kind``. The model is returned
+    on ``device``, in eval mode, with ``requires_grad`` False. The digest (full hex) identifies the weights in
+    result metadata.
 
     Raises ``weights.WeightsNotFoundError`` when no file can be found or downloaded, ``ValueError`` when the
     file cannot be read as a state dict or its keys or shapes differ (the message names the file and lists the
@@ -221,6 +232,9 @@ def load_fid_inception(
     _check_state_dict(state, model.state_dict(), path)
     model.load_state_dict({k: v for k, v in state.items() if not _is_counter(k)}, strict=False)
     model.requires_grad_(False)
+    marker = getattr(state, "_metadata", {}).get(WEIGHTS_MARKER)
+    if isinstance(marker, dict) and marker.get("kind") == RANDOM_TEST_WEIGHTS:
+        model.weights_kind = RANDOM_TEST_WEIGHTS
     return model.eval().to(device), sha256_file(path)
 
 
@@ -228,8 +242,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Return the state dict stored in ``path`` (tensors only, no pickled code), loaded on the CPU."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(
+            f"{path}: is not a plain state dict (it holds pickled Python objects beyond tensors, which could run "
+            "code when loaded); refused"
+        ) from None
     except Exception as exc:
-        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({exc})") from exc
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({first_line})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
     return state
