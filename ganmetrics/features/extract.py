@@ -293,11 +293,12 @@ def extract_features(
             "at least 2 are needed"
         )
     features = {name: np.concatenate(rows[name], axis=0) for name in outputs}
+    weights_kind = getattr(model, "weights_kind", None)  # a stand-in network (not FIDInceptionV3) has none
     metadata = {
         "extractor": {name: f"{EXTRACTOR}/{name}" for name in outputs},
         "outputs": list(outputs),
         "weights_sha256": weights_sha256,
-        **({WEIGHTS_KIND: model.weights_kind} if model.weights_kind else {}),
+        **({WEIGHTS_KIND: weights_kind} if weights_kind else {}),
         "resize": resize,
         "n": len(kept),
         "image_sizes": [[w, h, count] for (w, h), count in sorted(sizes.items())],

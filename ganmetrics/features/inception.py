@@ -242,14 +242,16 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Return the state dict stored in ``path`` (tensors only, no pickled code), loaded on the CPU."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ValueError(
-            f"{path}: is not a plain state dict (it holds pickled Python objects beyond tensors, which could run "
-            "code when loaded); refused"
-        ) from None
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({first_line})") from None
+        # torch explains a refusal in many lines advising weights_only=False; one line says what matters here.
+        text = str(exc)
+        if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in text:
+            raise ValueError(
+                f"{path}: is not a plain state dict (it holds pickled Python objects beyond tensors, which could "
+                "run code when loaded); refused"
+            ) from None
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip() or type(exc).__name__
+        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({detail.splitlines()[0]})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
     return state
