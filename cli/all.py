@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ganmetrics import keys
+from ganmetrics.checks import check_subset_size
 from ganmetrics.cli.options import check_finite_values, comparison, extraction_options, human, report
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.inputs import InputLoader, check_logits
+from ganmetrics.inputs import InputLoader, check_logits, warn_if_rank_deficient
 from ganmetrics.metrics.bootstrap import BootstrapInterval, fid_interval, kid_interval, mmd_interval
 from ganmetrics.metrics.extrapolation import fid_infinity, is_infinity
 from ganmetrics.metrics.frechet import fid_from_features
@@ -61,11 +64,29 @@ def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, 
     """Every requested metric between FIRST (real) and SECOND (generated), from one feature pass per side.
 
     IS and IS-infinity are those of SECOND, from its logits (images, or an .npz holding 'logits').
+
+    Both inputs are resolved and counted before anything is extracted. KID on samples smaller than its subset
+    size: an explicit --subset-size that is too large is refused before extraction (as by ``ganmetrics kid``);
+    the default one is lowered to the smaller sample (clean-fid's convention, ``min(n1, n2, subset_size)``),
+    with a warning, and the size used is reported as ``kid_subset_size``, so that ``all`` works on small
+    samples and never hides what it computed.
     """
+    counts = {str(first): loader.count(first), str(second): loader.count(second)}
+    explicit_subset_size = click.get_current_context().get_parameter_source("subset_size") != ParameterSource.DEFAULT
+    if "kid" in metrics and explicit_subset_size:
+        check_subset_size(subset_size, counts, "--subset-size")
     real = loader.arrays(first, ("pool3",))
     fake = loader.arrays(second, ("pool3", "logits_unbiased") if set(metrics) & set(_NEED_LOGITS) else ("pool3",))
     differing = check_comparable(real.metadata, fake.metadata, (real.label, fake.label), allow_mismatch)
     x, y = real.arrays["pool3"], fake.arrays["pool3"]
+    if "kid" in metrics and subset_size > min(len(x), len(y)):
+        subset_size = min(len(x), len(y))
+        warnings.warn(f"kid: --subset-size lowered from its default {DEFAULTS['subset_size']} to {subset_size}, "
+                      f"the smaller sample (n1={len(x)}, n2={len(y)}); reported as {keys.KID_SUBSET_SIZE}",
+                      stacklevel=1)
+    if "fid" in metrics:
+        for side, rows in ((real, x), (fake, y)):
+            warn_if_rank_deficient(side.label, *rows.shape)
     logits = fake.arrays.get("logits_unbiased")
     if logits is not None:
         check_logits(fake.label, logits, fake.metadata)
@@ -78,6 +99,7 @@ def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, 
                 result[keys.FID + keys.CI_SUFFIX] = _ends(fid_interval(x, y, **bootstrap_options))
         elif name == "kid":
             result[keys.KID_MEAN], result[keys.KID_STD] = kid(x, y, subsets, subset_size, seed)
+            result[keys.KID_SUBSET_SIZE] = subset_size
             if ci is not None:
                 interval = kid_interval(x, y, subsets=subsets, subset_size=subset_size, kid_seed=seed,
                                         **bootstrap_options)

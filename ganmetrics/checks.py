@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import sys
 import time
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 
 from ganmetrics import keys
+from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import ExtractionOptions, InputLoader, check_logits, frechet_between
 from ganmetrics.io.atomic import atomic_write
 from ganmetrics.metrics.frechet import FeatureStats
@@ -160,9 +162,14 @@ def measure(
         need = "needs a reference" if criterion.needs_reference else "takes no reference"
         raise ValueError(f"reference: {metric} {need}")
     loader = loader or InputLoader(ExtractionOptions(progress=False))
+    counts = {_label(side): _count(side, loader) for side in (reference, samples) if side is not None}
+    if metric == "kid":
+        check_subset_size(options.get("subset_size", DEFAULTS["subset_size"]), counts, "--subset-size (subset_size)")
     if metric == "is":
         label, logits, meta = _rows(samples, "samples", "logits_unbiased", loader)
-        check_logits(label, logits, meta, options.pop("assume_logits", False))
+        assume_logits = options.pop("assume_logits", False)
+        if not isinstance(samples, (np.ndarray, torch.Tensor)):  # an array passed in is logits by this contract
+            check_logits(label, logits, meta, assume_logits)
         mean, std = inception_score(logits, **options)
         values = {keys.IS_MEAN: mean, keys.IS_STD: std, keys.N1: int(logits.shape[0]), keys.DIMS: int(logits.shape[1])}
         return Measurement(metric, values, {"samples": {"input": label, **meta}})
@@ -190,6 +197,32 @@ def measure(
     else:
         values = {keys.EMD: emd(x, y, **options)}
     return Measurement(metric, {**values, **sizes}, _sides(label1, meta1, label2, meta2), differing)
+
+
+def _label(source: Input) -> str:
+    return type(source).__name__ if isinstance(source, (np.ndarray, torch.Tensor)) else str(source)
+
+
+def _count(source: Input, loader: InputLoader) -> int | None:
+    """Return the number of samples of one side without extracting (an array's rows; see ``InputLoader.count``)."""
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return int(source.shape[0]) if source.ndim else None
+    return loader.count(source)
+
+
+def check_subset_size(subset_size: Any, counts: dict[str, int | None], flag: str) -> None:
+    """Raise ``ValueError`` naming KID, ``flag`` and the smaller input when ``subset_size`` exceeds a known count.
+
+    Run before any extraction, on the counts of ``InputLoader.count`` (an upper bound when unreadable images are
+    skipped; ``kid`` checks the extracted rows again).
+    """
+    known = {label: n for label, n in counts.items() if n is not None}
+    if isinstance(subset_size, numbers.Integral) and known and subset_size > min(known.values()):
+        label = min(known, key=known.__getitem__)
+        raise ValueError(
+            f"kid: {flag} {subset_size} is larger than the {known[label]} samples of {label}; pass "
+            f"{flag.split(' ')[0]} {known[label]} or fewer (KID draws subsets of that size from each side)"
+        )
 
 
 def _converged_sinkhorn(x: Any, y: Any, options: dict[str, Any]) -> float:

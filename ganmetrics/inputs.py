@@ -20,6 +20,7 @@ from ganmetrics.distributed import extract_features_distributed
 from ganmetrics.features.extract import EXTRACTOR
 from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
+from ganmetrics.io.images import list_image_files, list_zip_images
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
 from ganmetrics.metrics._arrays import as_float64
 from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
@@ -43,6 +44,16 @@ class ExtractionOptions:
     progress: bool = True
     skip_bad: bool = False
     recursive: bool = False
+
+    def __post_init__(self) -> None:
+        """Check the device before anything runs: ``auto``/None, ``cpu``, ``cuda`` or ``cuda:N`` (with CUDA)."""
+        if self.device not in (None, "auto"):
+            try:
+                device = torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device: {self.device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"device: {self.device!r} was asked for but CUDA is not available on this machine")
 
 
 @dataclass
@@ -121,20 +132,46 @@ class InputLoader:
             as_float64(array, f"{source}" if len(arrays) == 1 else f"{source} ({name})")
         return Side(str(source), arrays, _side_metadata(loaded.metadata, outputs[0], arrays[outputs[0]]))
 
+    def count(self, path: str | Path) -> int | None:
+        """Return how many samples an input holds, read without extracting anything; None when unrecorded.
+
+        Image files of a folder (``recursive`` as in the options) or zip, rows of a feature file, ``n`` of a
+        statistics file. Checking both sides of a comparison this way first means a missing, empty or unreadable
+        side is reported before the other side's (possibly long) extraction. Raises ``ValueError`` (or
+        ``FileNotFoundError``) naming the input when it is missing, empty or of no known kind.
+        """
+        source = resolve_reference_path(path)
+        if source.is_dir():
+            return len(list_image_files(source, self.options.recursive))
+        if source.suffix.lower() == ".zip":
+            return len(list_zip_images(source))
+        if not source.exists():
+            raise ValueError(f"{source}: no such file or folder")
+        if is_stats_file(source):
+            return load_stats(source).n
+        if source.suffix.lower() not in FEATURE_SUFFIXES:
+            raise ValueError(
+                f"{source}: not an image folder, a .zip of images, or a feature file ({', '.join(FEATURE_SUFFIXES)})"
+            )
+        return int(load_features(source).get("features").shape[0])
+
     def stats(self, path: str | Path) -> tuple[FeatureStats | LoadedStats, dict[str, Any]]:
         """Return the Gaussian statistics of an input and its metadata (a stats file is read as is).
 
-        Warns (``RankDeficientWarning``) when the statistics come from fewer samples than dimensions.
+        Warns (``RankDeficientWarning``) when the statistics come from no more samples than dimensions, for a
+        statistics file that records its sample count as for features.
         """
         source = resolve_reference_path(path)
         if is_stats_file(source):
             loaded = load_stats(source)
             meta = {**loaded.metadata, "dims": int(loaded.mu.shape[0])}
             meta.setdefault("n", loaded.n)
+            if loaded.n is not None:
+                warn_if_rank_deficient(str(source), loaded.n, int(loaded.mu.shape[0]))
             return loaded, meta
         side = self.arrays(source, ("pool3",))
         features = side.arrays["pool3"]
-        _warn_if_rank_deficient(side.label, *features.shape)
+        warn_if_rank_deficient(side.label, *features.shape)
         return FeatureStats.from_features(features, side.label), side.metadata
 
 
@@ -165,17 +202,20 @@ _LOGITS_OUTPUTS = ("logits", "logits_unbiased")
 
 
 def check_logits(label: str, logits: Any, metadata: dict[str, Any], assume_logits: bool = False) -> None:
-    """Raise ``ValueError`` unless ``logits`` (N, K) can be classifier logits for the Inception Score.
+    """Raise ``ValueError`` unless the logits (N, K) read from the input ``label`` can be classifier logits.
 
-    A file whose metadata lists its ``outputs`` decides: it must hold logits. Otherwise the width must be one
-    of ``LOGITS_WIDTHS`` (2,048 columns are pool3 features, on which IS gives a meaningless number near 1), or
-    the caller states the array holds logits (``assume_logits``, ``--assume-logits``).
+    A file whose metadata lists its ``outputs`` decides: it must hold logits. An ``.npz`` without that record
+    stored the array under the name ``logits`` (or ``logits_unbiased``), which says what it is. A ``.npy`` says
+    nothing: its width must be one of ``LOGITS_WIDTHS`` (2,048 columns are pool3 features, on which IS gives a
+    meaningless number near 1), or the caller states it holds logits (``assume_logits``, ``--assume-logits``).
     """
     outputs = metadata.get("outputs")
     if isinstance(outputs, list):
         if not any(name in outputs for name in _LOGITS_OUTPUTS):
             raise ValueError(f"{label}: its metadata records the outputs {', '.join(map(str, outputs))}, not "
                              "logits; the Inception Score needs logits (ganmetrics features --logits)")
+        return
+    if Path(label).suffix.lower() == ".npz":
         return
     width = int(logits.shape[1])
     if width in LOGITS_WIDTHS or assume_logits:
@@ -188,7 +228,12 @@ def check_logits(label: str, logits: Any, metadata: dict[str, Any], assume_logit
     )
 
 
-def _warn_if_rank_deficient(label: str, n: int, dims: int) -> None:
+def warn_if_rank_deficient(label: str, n: int, dims: int) -> None:
+    """Warn (``RankDeficientWarning``) when FID statistics of ``label`` come from ``n <= dims`` samples.
+
+    The one policy for every FID side: features, images and statistics files alike, in ``fid``, ``all``,
+    ``check`` and the API that reads paths.
+    """
     if n <= dims:
         warnings.warn(
             f"{label}: {n} samples for {dims} feature dimensions: the covariance is rank-deficient (rank at most "

@@ -46,18 +46,22 @@ def check_comparable(
     unless ``allow_mismatch``, in which case the differing fields are only returned (for the caller to record).
 
     Inputs made with random test weights (``WEIGHTS_KIND`` is ``RANDOM_TEST_WEIGHTS``) are compared only with
-    each other, with a ``RandomTestWeightsWarning``; against any other input ``ProvenanceMismatchError`` is
-    raised even with ``allow_mismatch``, since such a number would look like a real one.
+    each other (or with an input recording the same ``weights_sha256``, made with the same file before it was
+    marked), with a ``RandomTestWeightsWarning``; against any other input ``ProvenanceMismatchError`` is raised
+    even with ``allow_mismatch``, since such a number would look like a real one.
     """
     random = [meta.get(WEIGHTS_KIND) == RANDOM_TEST_WEIGHTS for meta in (first, second)]
-    if random[0] != random[1]:
+    same_weights = first.get("weights_sha256") is not None and first.get("weights_sha256") == second.get(
+        "weights_sha256"
+    )
+    if random[0] != random[1] and not same_weights:
         test_side, other = names if random[0] else names[::-1]
         raise ProvenanceMismatchError(
             f"{test_side} was made with random test weights (ganmetrics weights random) and {other} was not: "
             "such numbers are for trying the pipeline and tests only, never comparable with real features "
             "(--allow-mismatch does not change this)"
         )
-    if all(random):
+    if any(random):
         warnings.warn(
             f"{names[0]} and {names[1]} were made with random test weights: the result checks the pipeline and "
             "means nothing; never report it",

@@ -30,3 +30,10 @@ def test_random_test_weights_are_refused_against_any_other_input_even_with_allow
 def test_two_random_test_weight_inputs_are_compared_with_a_warning() -> None:
     with pytest.warns(RandomTestWeightsWarning, match="never report it"):
         assert check_comparable(RANDOM, dict(RANDOM), ("a", "b")) == []
+
+
+def test_an_unmarked_input_made_with_the_same_weights_file_counts_as_random_test() -> None:
+    # Same SHA-256, same weights: e.g. statistics written before the marker existed.
+    unmarked = {key: value for key, value in RANDOM.items() if key != WEIGHTS_KIND}
+    with pytest.warns(RandomTestWeightsWarning):
+        assert check_comparable(unmarked, RANDOM, ("old.npz", "new.npz")) == []
