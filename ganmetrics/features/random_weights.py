@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganmetrics.features.inception import WEIGHTS_MARKER, FIDInceptionV3
+from ganmetrics.features.extractors.inception import FIDInceptionV3
+from ganmetrics.features.weights import WEIGHTS_MARKER
 from ganmetrics.io.atomic import atomic_write
 from ganmetrics.provenance import RANDOM_TEST_WEIGHTS
 

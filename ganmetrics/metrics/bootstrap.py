@@ -21,8 +21,9 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims, check_seed
-from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
+from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.statistics import FeatureStats
 
 RESAMPLE_MODES = ("both", "fake")
 
@@ -43,7 +44,7 @@ def bootstrap_interval(
     fake: ArrayLike,
     *,
     level: float = DEFAULTS["ci_level"],
-    resamples: int = DEFAULTS["bootstrap_resamples"],
+    resamples: int = DEFAULTS["ci_resamples"],
     resample: str = "both",
     seed: int = DEFAULTS["seed"],
 ) -> BootstrapInterval:
@@ -95,7 +96,7 @@ def fid_interval(
     fake: ArrayLike,
     *,
     level: float = DEFAULTS["ci_level"],
-    resamples: int = DEFAULTS["bootstrap_resamples"],
+    resamples: int = DEFAULTS["ci_resamples"],
     resample: str = "both",
     seed: int = DEFAULTS["seed"],
 ) -> BootstrapInterval:
@@ -120,11 +121,11 @@ def kid_interval(
     real: ArrayLike,
     fake: ArrayLike,
     *,
-    subsets: int = DEFAULTS["subsets"],
-    subset_size: int = DEFAULTS["subset_size"],
+    subsets: int = DEFAULTS["kid_subsets"],
+    subset_size: int = DEFAULTS["kid_subset_size"],
     kid_seed: int = DEFAULTS["seed"],
     level: float = DEFAULTS["ci_level"],
-    resamples: int = DEFAULTS["bootstrap_resamples"],
+    resamples: int = DEFAULTS["ci_resamples"],
     resample: str = "both",
     seed: int = DEFAULTS["seed"],
 ) -> BootstrapInterval:
@@ -141,9 +142,9 @@ def mmd_interval(
     real: ArrayLike,
     fake: ArrayLike,
     *,
-    sigma: float | None = DEFAULTS["sigma"],
+    sigma: float | None = DEFAULTS["mmd_sigma"],
     level: float = DEFAULTS["ci_level"],
-    resamples: int = DEFAULTS["bootstrap_resamples"],
+    resamples: int = DEFAULTS["ci_resamples"],
     resample: str = "both",
     seed: int = DEFAULTS["seed"],
 ) -> BootstrapInterval:

@@ -99,7 +99,7 @@ def test_table_prints_one_line_per_value(files: dict[str, Path]) -> None:
 def test_unknown_metric_is_refused_with_the_choices(files: dict[str, Path]) -> None:
     code, out, err = run(files["real"], files["fake"], "--metrics", "fid,fancy")
     assert code == 2 and out == ""
-    assert "fancy" in err and "choose from fid, kid" in err
+    assert "fancy" in err and "choose from fid, is, kid" in err
 
 
 def test_inception_score_of_a_features_only_npy_is_refused(files: dict[str, Path]) -> None:
@@ -111,7 +111,7 @@ def test_inception_score_of_a_features_only_npy_is_refused(files: dict[str, Path
 def test_default_kid_subset_size_is_lowered_to_the_smaller_sample_and_reported(files: dict[str, Path]) -> None:
     # Issue 14, section 3: `all` on samples smaller than KID's default subset size (1000) failed after extraction.
     x, y = np.load(files["real"]), np.load(files["fake_npy"])
-    with pytest.warns(UserWarning, match=r"kid: --subset-size lowered from its default 1000 to 100"):
+    with pytest.warns(UserWarning, match=r"kid: the subset size is lowered from its default 1000 to 100"):
         result = run_json(files["real"], files["fake_npy"], "--metrics", "kid")
     assert result["kid_subset_size"] == 100
     assert (result["kid_mean"], result["kid_std"]) == kid(x, y, subset_size=100)
@@ -122,7 +122,8 @@ def test_an_explicit_kid_subset_size_above_a_sample_is_refused_naming_kid_and_th
 ) -> None:
     code, out, err = run(files["real"], files["fake_npy"], "--metrics", "kid", "--subset-size", 500)
     assert code == 1 and out == ""
-    assert f"Error: kid: --subset-size 500 is larger than the 100 samples of {files['fake_npy']}" in err
+    expected = f"the subset size 500 (--subset-size, subset_size) is larger than the 100 samples of {files['fake_npy']}"
+    assert f"Error: kid: {expected}" in err
 
 
 def test_fid_in_all_warns_of_rank_deficiency_like_the_fid_command(files: dict[str, Path], tmp_path: Path) -> None:

@@ -104,12 +104,12 @@ CLI_CASES = [
     (
         "kid subset size above a folder's image count",
         "kid {images} {images} --weights {pickle_weights}",
-        "kid: --subset-size (subset_size) 1000 is larger than the 3 samples of {images}",
+        "kid: the subset size 1000 (--subset-size, subset_size) is larger than the 3 samples of {images}",
     ),
     (
         "all with an explicit kid subset size above a folder's count",
         "all {images} {images} --metrics kid --subset-size 10 --weights {pickle_weights}",
-        "kid: --subset-size 10 is larger than the 3 samples of {images}",
+        "kid: the subset size 10 (--subset-size, subset_size) is larger than the 3 samples of {images}",
     ),
     ("fid with the second side missing", "fid {images} {absent} --weights {pickle_weights}", "{absent}: no such file"),
     ("fid with the first side empty", "fid {empty} {images} --weights {pickle_weights}", "{empty}: no image files"),
