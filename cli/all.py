@@ -67,7 +67,7 @@ def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, 
     Both inputs are resolved and counted before anything is extracted. KID on samples smaller than its subset
     size: an explicit --subset-size that is too large is refused before extraction (as by ``ganmetrics kid``);
     the default one is lowered to the smaller sample (clean-fid's convention, ``min(n1, n2, subset_size)``),
-    with a warning, and the size used is reported as ``kid_subset_size``, so that ``all`` works on small
+    with a warning, and the size used is then reported as ``kid_subset_size``, so that ``all`` works on small
     samples and never hides what it computed.
     """
     given = {name: value for name, value in options.items() if value is not None}

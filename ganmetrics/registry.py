@@ -369,7 +369,7 @@ def measure(
     Before anything is extracted both inputs are resolved and counted (``InputLoader.count``): a missing or empty
     side is reported first, and KID's subset size is checked against the counts. With ``adapt_subset_size``
     (``ganmetrics all``) a default subset size larger than a side is lowered to the smaller side instead, with a
-    warning, and reported as ``kid_subset_size``; an explicit one is always checked. Logits read from a file are
+    warning, and then reported as ``kid_subset_size``; an explicit one is always checked. Logits read from a file are
     checked by ``inputs.check_logits`` (option ``assume_logits``). A Sinkhorn run that does not converge is an
     error here (the function itself only warns, as POT does).
     """
@@ -412,8 +412,7 @@ def measure(
         if kwargs["kid"]["subset_size"] > smaller:
             warnings.warn(f"kid: the subset size is lowered from its default {kwargs['kid']['subset_size']} to "
                           f"{smaller}, the smaller sample; reported as {keys.KID_SUBSET_SIZE}", stacklevel=2)
-            kwargs["kid"]["subset_size"] = smaller
-        adapted[keys.KID_SUBSET_SIZE] = kwargs["kid"]["subset_size"]
+            kwargs["kid"]["subset_size"] = adapted[keys.KID_SUBSET_SIZE] = smaller
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         try:
