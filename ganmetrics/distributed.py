@@ -42,8 +42,16 @@ from ganmetrics.metrics.statistics import FeatureStats
 T = TypeVar("T")
 
 # dtypes gather_rows can carry (their index in this tuple travels in the header).
-_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.uint8,
-           torch.bool)
+_DTYPES = (
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.uint8,
+    torch.bool,
+)
 # Header of gather_rows: ndim, dtype index, then up to _MAX_NDIM sizes.
 _MAX_NDIM = 6
 # Exception types re-raised as themselves on the other ranks (first match wins), else RuntimeError.
@@ -155,8 +163,9 @@ def _all_gather_variable(tensor: torch.Tensor, max_rows: int | None = None) -> l
     return [piece[:size].to(tensor.device) for piece, size in zip(_all_gather_fixed(padded), sizes, strict=True)]
 
 
-def gather_rows(rows: torch.Tensor, indices: torch.Tensor | Sequence[int] | None = None,
-                max_rows: int | None = None) -> torch.Tensor:
+def gather_rows(
+    rows: torch.Tensor, indices: torch.Tensor | Sequence[int] | None = None, max_rows: int | None = None
+) -> torch.Tensor:
     """Return the rows of every rank (collective), concatenated in rank order or sorted by global index.
 
     ``rows`` is this rank's (n_r, ...) tensor (n_r may be 0, and may differ between ranks). With ``indices``
@@ -299,8 +308,13 @@ def all_ranks_true(flag: bool) -> bool:
 
 
 def extract_features_distributed(
-    source: Any, *, sync: bool | None = None, recursive: bool = False, skip_bad: bool = False,
-    progress: bool = True, **options: Any
+    source: Any,
+    *,
+    sync: bool | None = None,
+    recursive: bool = False,
+    skip_bad: bool = False,
+    progress: bool = True,
+    **options: Any,
 ) -> Extraction:
     """Return ``extract_features(source, ...)`` computed in shards over the ranks (collective when syncing).
 
@@ -329,8 +343,12 @@ def extract_features_distributed(
     names = getattr(shard, "names", None)
     kept = [i for k, i in enumerate(indices) if names is None or names[k] not in skipped]
     features = {name: gather_rows(torch.from_numpy(rows), kept).numpy() for name, rows in local.features.items()}
-    records = all_gather_json({"sizes": local.metadata["image_sizes"],
-                               "skipped": [i for k, i in enumerate(indices) if names and names[k] in skipped]})
+    records = all_gather_json(
+        {
+            "sizes": local.metadata["image_sizes"],
+            "skipped": [i for k, i in enumerate(indices) if names and names[k] in skipped],
+        }
+    )
     sizes: Counter[tuple[int, int]] = Counter()
     for record in records:
         sizes.update({(w, h): count for w, h, count in record["sizes"]})

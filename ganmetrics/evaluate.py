@@ -80,8 +80,14 @@ class ImageFeatures:
             raise ValueError(f"input_range: must be one of {INPUT_RANGES} (or None for uint8), got {input_range!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        options = ExtractionOptions(extractor=extractor, protocol=resize, weights=weights, batch_size=batch_size,
-                                    device=None if device is None else str(device), progress=False)
+        options = ExtractionOptions(
+            extractor=extractor,
+            protocol=resize,
+            weights=weights,
+            batch_size=batch_size,
+            device=None if device is None else str(device),
+            progress=False,
+        )
         self.loader = InputLoader(options)
         self.runner = self.loader.runner()
         self.model, self.weights_sha256 = self.loader.network()
@@ -150,8 +156,9 @@ class ImageFeatures:
 class _Reference:
     """The reference side: feature rows (float32, CPU) and/or Fréchet statistics, and how they were made."""
 
-    def __init__(self, rows: torch.Tensor | None, stats: FeatureStats | LoadedStats | None,
-                 metadata: dict[str, Any]) -> None:
+    def __init__(
+        self, rows: torch.Tensor | None, stats: FeatureStats | LoadedStats | None, metadata: dict[str, Any]
+    ) -> None:
         self.rows, self.stats, self.metadata = rows, stats, metadata
         self._frechet: FrechetReference | None = None
         if rows is not None:
@@ -433,8 +440,14 @@ class Evaluator:
         is_path = isinstance(reference, (str, Path))
         source = reference if is_path else self.extractor.to_unit(torch.as_tensor(reference))
         extraction = extract_features_distributed(
-            source, sync=syncing, model=self.extractor.model, resize=self.extractor.resize, outputs=("pool3",),
-            batch_size=self.extractor.batch_size, num_workers=self.num_workers if is_path else 0, progress=False,
+            source,
+            sync=syncing,
+            model=self.extractor.model,
+            resize=self.extractor.resize,
+            outputs=("pool3",),
+            batch_size=self.extractor.batch_size,
+            num_workers=self.num_workers if is_path else 0,
+            progress=False,
         )
         rows = torch.from_numpy(extraction.features["pool3"])
         meta = {**extraction.metadata, **self._provenance(), "n": int(rows.shape[0])}
@@ -455,8 +468,9 @@ class Evaluator:
             files = list_image_files(root) if root.is_dir() else [root]
             for path in files:
                 stat = path.stat()
-                digest.update(f"\n{path.relative_to(root) if root.is_dir() else ''}:{stat.st_size}:"
-                              f"{stat.st_mtime_ns}".encode())
+                digest.update(
+                    f"\n{path.relative_to(root) if root.is_dir() else ''}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+                )
         else:
             images = torch.as_tensor(reference).detach().cpu().contiguous()
             digest.update(f"{images.dtype}{tuple(images.shape)}{self.extractor.input_range}".encode())
@@ -488,8 +502,9 @@ class Evaluator:
     def _check_reference(self) -> None:
         """Refuse a reference made differently from the generated features (names both sides)."""
         if self.extractor is not None:
-            check_comparable(self.reference.metadata, self._provenance(), ("reference", "generated features"),
-                             self.allow_mismatch)
+            check_comparable(
+                self.reference.metadata, self._provenance(), ("reference", "generated features"), self.allow_mismatch
+            )
 
 
 def _reference_from_source(reference: Any) -> _Reference:
@@ -511,20 +526,28 @@ def _store_key(spec: MetricSpec) -> tuple[str, bool]:
 def _values(spec: MetricSpec, generated: Any, reference: _Reference | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The metric's values by output key (its registry spec computes them) and the sizes of both sides."""
     if spec.consumes == LOGITS:
-        return {**spec.value(None, generated, kwargs), keys.N2: int(generated.shape[0]),
-                keys.DIMS: int(generated.shape[1])}
+        return {
+            **spec.value(None, generated, kwargs),
+            keys.N2: int(generated.shape[0]),
+            keys.DIMS: int(generated.shape[1]),
+        }
     if reference is None:
         raise ValueError(f"reference: {spec.name} needs a reference")
     if spec.consumes == STATS:  # the reference's factorisation, computed once, against the streamed statistics
         values = spec.value(reference.frechet(), generated, kwargs)
         return {**values, keys.N1: reference.n, keys.N2: generated.n, keys.DIMS: generated.dims}
     rows = reference.require_rows(spec.name)
-    return {**spec.value(rows, generated, kwargs), keys.N1: reference.n, keys.N2: int(generated.shape[0]),
-            keys.DIMS: int(generated.shape[1])}
+    return {
+        **spec.value(rows, generated, kwargs),
+        keys.N1: reference.n,
+        keys.N2: int(generated.shape[0]),
+        keys.DIMS: int(generated.shape[1]),
+    }
 
 
-def _metric_kwargs(metrics: dict[str, MetricSpec], given: dict[str, dict[str, Any]], seed: int
-                   ) -> dict[str, dict[str, Any]]:
+def _metric_kwargs(
+    metrics: dict[str, MetricSpec], given: dict[str, dict[str, Any]], seed: int
+) -> dict[str, dict[str, Any]]:
     """Return each metric's function keywords (its spec's options, validated), with ``seed`` where it takes one."""
     unknown = [m for m in given if m not in metrics]
     if unknown:
@@ -601,7 +624,11 @@ class PRDC(Metric):
 # The registry's metrics the Evaluator streams (the extrapolated and test metrics need every sample at once).
 EVALUATED = ("fid", "is", "kid", "mmd", "sinkhorn", "emd", "prdc")
 _EVALUATOR_OPTIONS = frozenset(inspect.signature(Evaluator.__init__).parameters) - {
-    "self", "metrics", "reference", "metric_kwargs"}
+    "self",
+    "metrics",
+    "reference",
+    "metric_kwargs",
+}
 
 
 def evaluate_generator(

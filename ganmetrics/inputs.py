@@ -156,8 +156,14 @@ class InputLoader:
         opts = self.options
         model, sha256 = self.network()
         kind = {WEIGHTS_KIND: model.weights_kind} if getattr(model, "weights_kind", None) else {}
-        return {"extractor": opts.spec.extractor_id(self.feature), "weights_sha256": sha256, **kind,
-                "resize": opts.protocol, "numerics": opts.numerics, "dims": opts.spec.outputs[self.feature]}
+        return {
+            "extractor": opts.spec.extractor_id(self.feature),
+            "weights_sha256": sha256,
+            **kind,
+            "resize": opts.protocol,
+            "numerics": opts.numerics,
+            "dims": opts.spec.outputs[self.feature],
+        }
 
     def count(self, source: Any) -> int | None:
         """Return how many samples an input holds, read without extracting anything; None when unrecorded.
@@ -311,8 +317,10 @@ def check_logits(label: str, logits: Any, metadata: dict[str, Any], assume_logit
     outputs = metadata.get("outputs")
     if isinstance(outputs, list):
         if not any(name in outputs for name in _LOGITS_OUTPUTS):
-            raise ValueError(f"{label}: its metadata records the outputs {', '.join(map(str, outputs))}, not "
-                             "logits; the Inception Score needs logits (ganmetrics features --logits)")
+            raise ValueError(
+                f"{label}: its metadata records the outputs {', '.join(map(str, outputs))}, not "
+                "logits; the Inception Score needs logits (ganmetrics features --logits)"
+            )
         return
     if Path(label).suffix.lower() == ".npz":
         return

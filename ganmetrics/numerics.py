@@ -39,9 +39,7 @@ def exact_float32() -> Iterator[None]:
                 t.fp32_precision = value
             cudnn.deterministic, cudnn.benchmark = saved_cudnn
     else:
-        saved_legacy = (
-            torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
-        )
+        saved_legacy = (torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark)
         try:
             torch.set_float32_matmul_precision("highest")
             cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = False, True, False

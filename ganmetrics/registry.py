@@ -164,15 +164,40 @@ class MetricSpec:
 
 SEED = Option("seed", "seed", "Seed of every random choice the metric makes.", int, minimum=0)
 # Read by ``measure`` (``inputs.check_logits``), not passed to the metric function.
-ASSUME_LOGITS = Option("assume_logits", None, "The input holds another classifier's logits: accept a width other "
-                       "than the FID Inception's 1008 (or 1000) classes.", bool, passed=False)
+ASSUME_LOGITS = Option(
+    "assume_logits",
+    None,
+    "The input holds another classifier's logits: accept a width other "
+    "than the FID Inception's 1008 (or 1000) classes.",
+    bool,
+    passed=False,
+)
 # The kernel functions' keyword is still "precision" until the MMD keyword rename lands (then drop ``parameter``).
-MATMUL_DTYPE = Option("matmul_dtype", "mmd_matmul_dtype", "dtype of the kernel matmul (float32 or float64).", str,
-                      choices=MATMUL_DTYPES, parameter="precision")
-SIGMA = Option("sigma", "mmd_sigma", "Gaussian bandwidth [default: median heuristic].", float, minimum=0,
-               open_minimum=True, optional=True)
-GROUND_COST = Option("ground_cost", "ot_ground_cost", "Ground cost between points (--metric: deprecated alias).", str,
-                     choices=GROUND_COSTS, cli_aliases=("--metric",))
+MATMUL_DTYPE = Option(
+    "matmul_dtype",
+    "mmd_matmul_dtype",
+    "dtype of the kernel matmul (float32 or float64).",
+    str,
+    choices=MATMUL_DTYPES,
+    parameter="precision",
+)
+SIGMA = Option(
+    "sigma",
+    "mmd_sigma",
+    "Gaussian bandwidth [default: median heuristic].",
+    float,
+    minimum=0,
+    open_minimum=True,
+    optional=True,
+)
+GROUND_COST = Option(
+    "ground_cost",
+    "ot_ground_cost",
+    "Ground cost between points (--metric: deprecated alias).",
+    str,
+    choices=GROUND_COSTS,
+    cli_aliases=("--metric",),
+)
 
 
 def _sizes(x: Any, y: Any) -> Values:
@@ -212,8 +237,12 @@ def _prdc(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
 
 def _mmd_test(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
     test = mmd_permutation_test(x, y, **kwargs)
-    return {keys.MMD2: test.mmd2, keys.SIGMA: test.sigma, keys.MMD2_P_VALUE: test.p_value,
-            keys.MMD2_STD_ERROR: test.std_error}
+    return {
+        keys.MMD2: test.mmd2,
+        keys.SIGMA: test.sigma,
+        keys.MMD2_P_VALUE: test.p_value,
+        keys.MMD2_STD_ERROR: test.std_error,
+    }
 
 
 def _fid_inf(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
@@ -229,8 +258,9 @@ def _fid_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap:
 
 
 def _kid_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap: Any) -> Any:
-    return kid_interval(x, y, subsets=kwargs["subsets"], subset_size=kwargs["subset_size"], kid_seed=kwargs["seed"],
-                        **bootstrap)
+    return kid_interval(
+        x, y, subsets=kwargs["subsets"], subset_size=kwargs["subset_size"], kid_seed=kwargs["seed"], **bootstrap
+    )
 
 
 def _mmd_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap: Any) -> Any:
@@ -241,45 +271,153 @@ def _mmd_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap:
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("fid", "Fréchet Inception Distance between FIRST and SECOND (folders, zips, feature or stats "
-                   "files).", STATS, fid_between, _fid, (keys.FID,), LOWER, interval=_fid_ci),
-        MetricSpec("is", "Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits').",
-                   LOGITS, inception_score, _is, (keys.IS_MEAN, keys.IS_STD), HIGHER,
-                   (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1), ASSUME_LOGITS)),
-        MetricSpec("kid", "Kernel Inception Distance (cubic polynomial kernel, seeded random subsets).", ROWS, kid,
-                   _kid, (keys.KID_MEAN, keys.KID_STD), LOWER,
-                   (Option("subsets", "kid_subsets", "Number of KID subsets.", int, minimum=1),
-                    Option("subset_size", "kid_subset_size", "Rows per KID subset.", int, minimum=2),
-                    SEED, MATMUL_DTYPE), interval=_kid_ci),
-        MetricSpec("mmd", "Unbiased Gaussian-kernel MMD² (and the bandwidth used).", ROWS, mmd2_unbiased, _mmd,
-                   (keys.MMD2, keys.SIGMA), LOWER, (SIGMA, SEED, MATMUL_DTYPE), interval=_mmd_ci),
-        MetricSpec("sinkhorn", "Entropic optimal-transport cost <P, C> (log-domain Sinkhorn).", ROWS,
-                   sinkhorn_distance, _sinkhorn, (keys.SINKHORN,), LOWER,
-                   (Option("reg", None, "Entropic regularisation ε (> 0), in cost units.", float, minimum=0,
-                           open_minimum=True, required=True),
-                    GROUND_COST,
-                    Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
-                    Option("tol", "sinkhorn_tol", "Stopping threshold on the marginal violation.", float, minimum=0,
-                           open_minimum=True))),
-        MetricSpec("emd", "Exact earth mover's distance (network simplex) between the two samples.", ROWS, emd, _emd,
-                   (keys.EMD,), LOWER,
-                   (GROUND_COST,
-                    Option("max_iter", "emd_max_iter", "Network simplex iteration limit [default: scaled with n m].",
-                           int, minimum=1, optional=True))),
-        MetricSpec("prdc", "Precision, recall, density and coverage of SECOND against FIRST (k-NN manifolds).", ROWS,
-                   prdc, _prdc, (keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE), HIGHER,
-                   (Option("k", "prdc_k", "Neighbourhood size of precision and recall.", int, minimum=1),
-                    Option("density_k", "prdc_density_k", "Neighbourhood size of density and coverage.", int,
-                           minimum=1))),
-        MetricSpec("fid_inf", "FID extrapolated to infinitely many samples (Chong & Forsyth 2020).", ROWS,
-                   fid_infinity, _fid_inf, (keys.FID_INFINITY,), LOWER, (SEED,), command=False),
-        MetricSpec("is_inf", "IS extrapolated to infinitely many samples (Chong & Forsyth 2020).", LOGITS,
-                   is_infinity, _is_inf, (keys.IS_INFINITY,), HIGHER, (SEED, ASSUME_LOGITS), command=False),
-        MetricSpec("mmd_test", "Permutation two-sample test on the unbiased Gaussian MMD².", ROWS,
-                   mmd_permutation_test, _mmd_test, (keys.MMD2_P_VALUE, keys.MMD2, keys.SIGMA, keys.MMD2_STD_ERROR),
-                   HIGHER,
-                   (SIGMA, Option("permutations", "mmd_test_permutations", "Permutations of the MMD test.", int,
-                                  minimum=1), SEED), command=False),
+        MetricSpec(
+            "fid",
+            "Fréchet Inception Distance between FIRST and SECOND (folders, zips, feature or stats files).",
+            STATS,
+            fid_between,
+            _fid,
+            (keys.FID,),
+            LOWER,
+            interval=_fid_ci,
+        ),
+        MetricSpec(
+            "is",
+            "Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits').",
+            LOGITS,
+            inception_score,
+            _is,
+            (keys.IS_MEAN, keys.IS_STD),
+            HIGHER,
+            (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1), ASSUME_LOGITS),
+        ),
+        MetricSpec(
+            "kid",
+            "Kernel Inception Distance (cubic polynomial kernel, seeded random subsets).",
+            ROWS,
+            kid,
+            _kid,
+            (keys.KID_MEAN, keys.KID_STD),
+            LOWER,
+            (
+                Option("subsets", "kid_subsets", "Number of KID subsets.", int, minimum=1),
+                Option("subset_size", "kid_subset_size", "Rows per KID subset.", int, minimum=2),
+                SEED,
+                MATMUL_DTYPE,
+            ),
+            interval=_kid_ci,
+        ),
+        MetricSpec(
+            "mmd",
+            "Unbiased Gaussian-kernel MMD² (and the bandwidth used).",
+            ROWS,
+            mmd2_unbiased,
+            _mmd,
+            (keys.MMD2, keys.SIGMA),
+            LOWER,
+            (SIGMA, SEED, MATMUL_DTYPE),
+            interval=_mmd_ci,
+        ),
+        MetricSpec(
+            "sinkhorn",
+            "Entropic optimal-transport cost <P, C> (log-domain Sinkhorn).",
+            ROWS,
+            sinkhorn_distance,
+            _sinkhorn,
+            (keys.SINKHORN,),
+            LOWER,
+            (
+                Option(
+                    "reg",
+                    None,
+                    "Entropic regularisation ε (> 0), in cost units.",
+                    float,
+                    minimum=0,
+                    open_minimum=True,
+                    required=True,
+                ),
+                GROUND_COST,
+                Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
+                Option(
+                    "tol",
+                    "sinkhorn_tol",
+                    "Stopping threshold on the marginal violation.",
+                    float,
+                    minimum=0,
+                    open_minimum=True,
+                ),
+            ),
+        ),
+        MetricSpec(
+            "emd",
+            "Exact earth mover's distance (network simplex) between the two samples.",
+            ROWS,
+            emd,
+            _emd,
+            (keys.EMD,),
+            LOWER,
+            (
+                GROUND_COST,
+                Option(
+                    "max_iter",
+                    "emd_max_iter",
+                    "Network simplex iteration limit [default: scaled with n m].",
+                    int,
+                    minimum=1,
+                    optional=True,
+                ),
+            ),
+        ),
+        MetricSpec(
+            "prdc",
+            "Precision, recall, density and coverage of SECOND against FIRST (k-NN manifolds).",
+            ROWS,
+            prdc,
+            _prdc,
+            (keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE),
+            HIGHER,
+            (
+                Option("k", "prdc_k", "Neighbourhood size of precision and recall.", int, minimum=1),
+                Option("density_k", "prdc_density_k", "Neighbourhood size of density and coverage.", int, minimum=1),
+            ),
+        ),
+        MetricSpec(
+            "fid_inf",
+            "FID extrapolated to infinitely many samples (Chong & Forsyth 2020).",
+            ROWS,
+            fid_infinity,
+            _fid_inf,
+            (keys.FID_INFINITY,),
+            LOWER,
+            (SEED,),
+            command=False,
+        ),
+        MetricSpec(
+            "is_inf",
+            "IS extrapolated to infinitely many samples (Chong & Forsyth 2020).",
+            LOGITS,
+            is_infinity,
+            _is_inf,
+            (keys.IS_INFINITY,),
+            HIGHER,
+            (SEED, ASSUME_LOGITS),
+            command=False,
+        ),
+        MetricSpec(
+            "mmd_test",
+            "Permutation two-sample test on the unbiased Gaussian MMD².",
+            ROWS,
+            mmd_permutation_test,
+            _mmd_test,
+            (keys.MMD2_P_VALUE, keys.MMD2, keys.SIGMA, keys.MMD2_STD_ERROR),
+            HIGHER,
+            (
+                SIGMA,
+                Option("permutations", "mmd_test_permutations", "Permutations of the MMD test.", int, minimum=1),
+                SEED,
+            ),
+            command=False,
+        ),
     )
 }
 
@@ -304,8 +442,10 @@ def split_options(specs: Sequence[MetricSpec], options: Mapping[str, Any]) -> di
         raise ValueError(f"options: none of {names} takes {', '.join(unknown)} (they take: {accepted})")
     if unknown:
         specs[0].option(unknown[0])
-    return {spec.name: spec.kwargs({k: v for k, v in options.items() if k in {o.name for o in spec.options}})
-            for spec in specs}
+    return {
+        spec.name: spec.kwargs({k: v for k, v in options.items() if k in {o.name for o in spec.options}})
+        for spec in specs
+    }
 
 
 @dataclass
@@ -332,8 +472,13 @@ def operand(spec: MetricSpec, side: Side, feature: str) -> Any:
     return side.rows(LOGITS_OUTPUT if spec.consumes == LOGITS else feature)
 
 
-def values_of(specs: Sequence[MetricSpec], reference: Side | None, samples: Side, feature: str,
-              kwargs: Mapping[str, dict[str, Any]]) -> Values:
+def values_of(
+    specs: Sequence[MetricSpec],
+    reference: Side | None,
+    samples: Side,
+    feature: str,
+    kwargs: Mapping[str, dict[str, Any]],
+) -> Values:
     """Return every metric's values on resolved sides, then ``n1``, ``n2`` and ``dims``.
 
     Sizes: the reference's and the samples' counts (``n1``, ``n2``) and the compared dimension; with logits
@@ -347,8 +492,13 @@ def values_of(specs: Sequence[MetricSpec], reference: Side | None, samples: Side
         logits = samples.rows(LOGITS_OUTPUT)
         result.update({keys.N1: int(logits.shape[0]), keys.DIMS: int(logits.shape[1])})
     else:
-        result.update({keys.N1: reference.metadata.get("n"), keys.N2: samples.metadata.get("n"),
-                       keys.DIMS: reference.metadata.get("dims")})
+        result.update(
+            {
+                keys.N1: reference.metadata.get("n"),
+                keys.N2: samples.metadata.get("n"),
+                keys.DIMS: reference.metadata.get("dims"),
+            }
+        )
     return result
 
 
@@ -385,8 +535,11 @@ def measure(
     if ci is not None and not 0 < ci < 1:
         raise ValueError(f"ci: the interval level must lie in (0, 1), got {ci!r}")
     loader = loader or InputLoader(ExtractionOptions(progress=False))
-    counts = {_label(side, name): loader.count(side) for side, name in ((reference, "reference"), (samples, "samples"))
-              if side is not None}
+    counts = {
+        _label(side, name): loader.count(side)
+        for side, name in ((reference, "reference"), (samples, "samples"))
+        if side is not None
+    }
     if "kid" in kwargs and ("subset_size" in options or not adapt_subset_size):
         _check_subset_size(kwargs["kid"]["subset_size"], counts)
     # Two inputs are compared on their features (provenance and sizes) even when only logits metrics are asked;
@@ -401,8 +554,9 @@ def measure(
     provenance = {"samples": {"input": _label(samples, "samples"), **sample_side.metadata}}
     differing: list[str] = []
     if ref_side is not None:
-        differing = check_comparable(ref_side.metadata, sample_side.metadata, (ref_side.label, sample_side.label),
-                                     allow_mismatch)
+        differing = check_comparable(
+            ref_side.metadata, sample_side.metadata, (ref_side.label, sample_side.label), allow_mismatch
+        )
         provenance = {"reference": {"input": _label(reference, "reference"), **ref_side.metadata}, **provenance}
     if any(spec.consumes == LOGITS for spec in specs) and isinstance(samples, (str, os.PathLike)):
         check_logits(sample_side.label, sample_side.rows(LOGITS_OUTPUT), sample_side.metadata, assume_logits)
@@ -410,8 +564,11 @@ def measure(
     if "kid" in kwargs and adapt_subset_size and ref_side is not None:
         smaller = min(int(side.rows(loader.feature).shape[0]) for side in (ref_side, sample_side))
         if kwargs["kid"]["subset_size"] > smaller:
-            warnings.warn(f"kid: the subset size is lowered from its default {kwargs['kid']['subset_size']} to "
-                          f"{smaller}, the smaller sample; reported as {keys.KID_SUBSET_SIZE}", stacklevel=2)
+            warnings.warn(
+                f"kid: the subset size is lowered from its default {kwargs['kid']['subset_size']} to "
+                f"{smaller}, the smaller sample; reported as {keys.KID_SUBSET_SIZE}",
+                stacklevel=2,
+            )
             kwargs["kid"]["subset_size"] = adapted[keys.KID_SUBSET_SIZE] = smaller
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -426,9 +583,17 @@ def measure(
     return Measurement(values, provenance, differing)
 
 
-def _intervals(specs: Sequence[MetricSpec], reference: Side | None, samples: Side, feature: str,
-               kwargs: Mapping[str, dict[str, Any]], values: Values, level: float, resamples: int,
-               options: Mapping[str, Any]) -> Values:
+def _intervals(
+    specs: Sequence[MetricSpec],
+    reference: Side | None,
+    samples: Side,
+    feature: str,
+    kwargs: Mapping[str, dict[str, Any]],
+    values: Values,
+    level: float,
+    resamples: int,
+    options: Mapping[str, Any],
+) -> Values:
     """Percentile-bootstrap intervals (both sides resampled) of the metrics that have one, with level and count."""
     if reference is None:
         return {}
@@ -513,8 +678,9 @@ def compute(
         raise ValueError(f"b: {', '.join(two_sided)} compare(s) two inputs; pass the generated side as b")
     samples, reference = (a, None) if b is None else (b, a)
     loader = InputLoader(extraction or ExtractionOptions(progress=False))
-    measurement = measure(names, samples, reference, loader=loader, allow_mismatch=allow_mismatch, ci=ci,
-                          resamples=resamples, **options)
+    measurement = measure(
+        names, samples, reference, loader=loader, allow_mismatch=allow_mismatch, ci=ci, resamples=resamples, **options
+    )
     result = dict(measurement.values)
     if measurement.mismatch_allowed:
         result["mismatch_allowed"] = measurement.mismatch_allowed

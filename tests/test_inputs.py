@@ -70,8 +70,9 @@ def test_evaluator_takes_a_shipped_stats_reference_with_raw_features() -> None:
     evaluator = Evaluator(["fid"], reference="ref:ring8-10000-stats", features="raw")
     evaluator.update(GENERATED)
     stats = load_stats(resolve_reference_path("ref:ring8-10000-stats"))
-    assert evaluator.compute()["fid"] == pytest.approx(fid_between(stats, FeatureStats.from_features(GENERATED)),
-                                                       rel=1e-10)
+    assert evaluator.compute()["fid"] == pytest.approx(
+        fid_between(stats, FeatureStats.from_features(GENERATED)), rel=1e-10
+    )
 
 
 def test_rows_asked_of_a_stats_reference_are_refused_naming_it() -> None:
@@ -82,6 +83,7 @@ def test_rows_asked_of_a_stats_reference_are_refused_naming_it() -> None:
 def test_unknown_protocol_for_the_extractor_is_refused_listing_its_protocols() -> None:
     with pytest.raises(ValueError, match="protocol: 'bicubic' is not one of inception's: pytorch-fid, tf, clean"):
         ExtractionOptions(protocol="bicubic")
+
 
 # -- bad inputs (issue 14): which arrays the Inception Score accepts as logits (the FID Inception's 1008 classes or
 # 1000, anything a file's provenance calls logits, other widths only when the caller says they are logits), the

@@ -60,8 +60,9 @@ def test_compute_equals_the_cli_json_of_inception_score(files) -> None:
 
 
 def test_compute_equals_the_cli_json_of_all(files) -> None:
-    expected = _cli_json("all", files["real"], files["fake"], "--metrics", "fid,kid,prdc", "--subsets", "3",
-                         "--subset-size", "20")
+    expected = _cli_json(
+        "all", files["real"], files["fake"], "--metrics", "fid,kid,prdc", "--subsets", "3", "--subset-size", "20"
+    )
     got = compute(["fid", "kid", "prdc"], str(files["real"]), str(files["fake"]), subsets=3, subset_size=20)
     assert got == expected
 
@@ -87,12 +88,15 @@ def test_every_spec_matches_its_function_signature_and_defaults() -> None:
                 assert parameters[option.keyword].default == option.default, (spec.name, option.name)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"reg": 1.0}, r"options: kid does not take reg \(it takes: subsets, subset_size, seed, matmul_dtype\)"),
-    ({"subsets": 0}, r"subsets: must be >= 1, got 0"),
-    ({"subset_size": 2.5}, r"subset_size: expected an integer, got 2.5"),
-    ({"matmul_dtype": "float16"}, r"matmul_dtype: expected one of float32, float64, got 'float16'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"reg": 1.0}, r"options: kid does not take reg \(it takes: subsets, subset_size, seed, matmul_dtype\)"),
+        ({"subsets": 0}, r"subsets: must be >= 1, got 0"),
+        ({"subset_size": 2.5}, r"subset_size: expected an integer, got 2.5"),
+        ({"matmul_dtype": "float16"}, r"matmul_dtype: expected one of float32, float64, got 'float16'"),
+    ],
+)
 def test_invalid_options_are_refused_naming_the_option(options: dict, message: str) -> None:
     x = np.zeros((10, 2))
     with pytest.raises((TypeError, ValueError), match=message):

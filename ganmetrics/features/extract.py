@@ -152,8 +152,9 @@ def resolve_device(device: str | torch.device | None, model: torch.nn.Module | N
     return resolved
 
 
-def _check_options(spec: ExtractorSpec, resize: str, outputs: Sequence[str], batch_size: int,
-                   num_workers: int | None, numerics: str) -> None:
+def _check_options(
+    spec: ExtractorSpec, resize: str, outputs: Sequence[str], batch_size: int, num_workers: int | None, numerics: str
+) -> None:
     """Raise ValueError naming the first bad option."""
     if resize not in spec.protocols:
         raise ValueError(f"resize: unknown mode {resize!r}; choose from {', '.join(spec.protocols)}")
@@ -279,9 +280,7 @@ def extract_features(
         memory_format = torch.channels_last
         model = fold_batchnorm(model).to(memory_format=memory_format)
     autocast_dtype = NUMERICS[numerics]
-    numeric_mode = (
-        exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
-    )
+    numeric_mode = exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
     rows: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     kept: list[int] = []
     sizes: Counter[tuple[int, int]] = Counter()

@@ -86,8 +86,9 @@ def bootstrap_interval(
         xb = x[torch.randint(x.shape[0], (x.shape[0],), generator=generator).to(x.device)] if resample == "both" else x
         yb = y[torch.randint(y.shape[0], (y.shape[0],), generator=generator).to(y.device)]
         values.append(float(statistic(xb, yb)))
-    ends = torch.quantile(torch.tensor(values, dtype=torch.float64),
-                          torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+    ends = torch.quantile(
+        torch.tensor(values, dtype=torch.float64), torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    )
     return BootstrapInterval(low=float(ends[0]), high=float(ends[1]), resamples=resamples, level=float(level))
 
 

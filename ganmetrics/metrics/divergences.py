@@ -128,9 +128,7 @@ def f_divergence(
     outside = float(pt[~support].sum())
     if outside > 0:
         if slope is None:
-            raise ValueError(
-                "f_prime_infinity: p has mass where q = 0, so lim f(t)/t is needed; pass f_prime_infinity"
-            )
+            raise ValueError("f_prime_infinity: p has mass where q = 0, so lim f(t)/t is needed; pass f_prime_infinity")
         total += outside * slope
     return total
 
