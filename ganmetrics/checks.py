@@ -378,8 +378,9 @@ def write_junit_xml(results: list[CheckResult], checks_file: ChecksFile, path: s
         if result.status != "passed":
             tag = "failure" if result.status == "failed" else "error"
             ET.SubElement(case, tag, message=result.message).text = result.message
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
     with atomic_write(path, "wb") as handle:
         tree.write(handle, encoding="utf-8", xml_declaration=True)
     return Path(path)

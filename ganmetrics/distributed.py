@@ -36,7 +36,7 @@ import torch.distributed as dist
 from torch.utils.data import Dataset, Subset
 
 from ganmetrics.features.extract import Extraction, extract_features
-from ganmetrics.io.images import open_images
+from ganmetrics.io.images import count_images, open_images
 from ganmetrics.metrics.statistics import FeatureStats
 
 T = TypeVar("T")
@@ -105,6 +105,12 @@ def shard_indices(n: int, rank: int | None = None, world_size: int | None = None
     return range(rank, n, world_size)
 
 
+class _NamedSubset(Subset):
+    """A ``Subset`` that can carry the names of its items (image files), for skip reports."""
+
+    names: list[str] | None = None
+
+
 def shard_for_rank(
     images: Dataset | torch.Tensor, rank: int | None = None, world_size: int | None = None
 ) -> Dataset | torch.Tensor:
@@ -113,10 +119,10 @@ def shard_for_rank(
     A dataset shard is a ``torch.utils.data.Subset`` that keeps the ``names`` of its items when the dataset
     has them (image folders and zips do), so that skipped files are reported by name.
     """
-    indices = shard_indices(len(images), rank, world_size)
+    indices = shard_indices(count_images(images), rank, world_size)
     if isinstance(images, torch.Tensor):
         return images[indices.start :: indices.step]
-    shard = Subset(images, list(indices))
+    shard = _NamedSubset(images, list(indices))
     names = getattr(images, "names", None)
     if names is not None:
         shard.names = [names[i] for i in indices]
@@ -211,9 +217,9 @@ def gather_stats(stats: FeatureStats | None) -> FeatureStats | None:
     device = stats.mu.device if stats is not None else torch.device("cpu")
     mean = torch.zeros(d, dtype=torch.float64, device=device)
     sigma = torch.zeros(d, d, dtype=torch.float64, device=device)
-    if n >= 1:
+    if stats is not None and n >= 1:
         mean = stats.mu
-    if n >= 2:
+    if stats is not None and n >= 2:
         sigma = stats.sigma
     means, sigmas = _all_gather_fixed(mean), _all_gather_fixed(sigma)
     merged = FeatureStats(d, device=device)
@@ -334,9 +340,9 @@ def extract_features_distributed(
         return extract_features(source, recursive=recursive, skip_bad=skip_bad, progress=progress, **options)
     rank, world_size = rank_and_world_size()
     images = run_checked(lambda: open_images(source, recursive=recursive, skip_bad=skip_bad))
-    if len(images) < 2 * world_size:
+    if count_images(images) < 2 * world_size:
         return run_checked(lambda: extract_features(images, progress=progress and rank == 0, **options))
-    indices = shard_indices(len(images))
+    indices = shard_indices(count_images(images))
     shard = shard_for_rank(images)
     local = run_checked(lambda: extract_features(shard, progress=progress and rank == 0, **options))
     skipped = set(local.metadata["skipped"])

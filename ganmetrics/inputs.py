@@ -13,7 +13,7 @@ Evaluator's generated batches). This module knows no metric.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,11 +86,11 @@ class Side:
     """One side of a comparison: its label, arrays by output name, statistics if asked for, and how it was made."""
 
     label: str
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)  # (N, d) numpy arrays or tensors by output name
     metadata: dict[str, Any] = field(default_factory=dict)
     stats: FeatureStats | LoadedStats | None = None
 
-    def rows(self, output: str) -> np.ndarray:
+    def rows(self, output: str) -> np.ndarray | torch.Tensor:
         """The (N, d) array ``output``; ``ValueError`` naming the side when it holds only statistics."""
         if output not in self.arrays:
             raise ValueError(
@@ -280,7 +280,7 @@ def _stats_side(stats: FeatureStats | LoadedStats, label: str) -> Side:
     return Side(str(stats.path) if label == "reference" else label, {}, meta, stats)
 
 
-def _stored_name(name: str, arrays: dict[str, np.ndarray]) -> str:
+def _stored_name(name: str, arrays: Mapping[str, np.ndarray]) -> str:
     """Return the key under which an output is stored in an npz: pool3 is ``features``; IS logits fall back."""
     if name == "pool3":
         return "features"

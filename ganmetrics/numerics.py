@@ -26,7 +26,9 @@ def exact_float32() -> Iterator[None]:
     backends = torch.backends
     cudnn = backends.cudnn
     if hasattr(cudnn, "conv"):
-        targets = [backends.cuda.matmul, cudnn.conv, backends.mkldnn.matmul, backends.mkldnn.conv]
+        # The fp32_precision switches of torch 2.9+ (absent from older type stubs, hence getattr).
+        switches = ((backends.cuda, "matmul"), (cudnn, "conv"), (backends.mkldnn, "matmul"), (backends.mkldnn, "conv"))
+        targets = [getattr(module, name) for module, name in switches]
         saved = [t.fp32_precision for t in targets]
         saved_cudnn = (cudnn.deterministic, cudnn.benchmark)
         try:

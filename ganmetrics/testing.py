@@ -25,6 +25,7 @@ from typing import Any
 from ganmetrics.checks import Input, Measurement, direction, measure, passes
 from ganmetrics.reference_store import synthetic_images
 
+pytest: Any
 try:
     import pytest
 except ModuleNotFoundError:  # the assertions work without pytest; only the fixture needs it

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_run import run_json
 from PIL import Image
 
 from ganmetrics import Evaluator
-from ganmetrics.cli.main import main
 from ganmetrics.inputs import ROWS, STATS, ExtractionOptions, InputLoader, RankDeficientWarning, check_logits
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import load_stats, save_stats
@@ -55,9 +53,7 @@ def test_every_reference_kind_gives_the_same_fid_in_cli_and_evaluator(kind: str,
     reference = _reference_kinds(tmp_path)[kind]
     generated = tmp_path / "generated.npy"
     np.save(generated, GENERATED)
-    result = CliRunner().invoke(main, ["fid", str(reference), str(generated), "--json"])
-    assert result.exit_code == 0, result.stderr
-    cli = json.loads(result.stdout)["fid"]
+    cli = run_json("fid", reference, generated)["fid"]
     evaluator = Evaluator(["fid"], reference=reference, features="raw")
     evaluator.update(GENERATED)
     expected = _expected_fid(reference)

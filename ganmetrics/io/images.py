@@ -49,9 +49,9 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import torch
@@ -244,6 +244,13 @@ class ZipImageDataset(EncodedImageDataset):
             self._archive = zipfile.ZipFile(self.zip_path)
             self._archive_pid = os.getpid()
         return io.BytesIO(self._archive.read(self.members[index]))
+
+
+def count_images(images: Dataset | torch.Tensor) -> int:
+    """Return the number of images of what ``open_images`` returns (a tensor's rows or a sized dataset's items)."""
+    if isinstance(images, torch.Tensor):
+        return int(images.shape[0])
+    return len(cast(Sized, images))
 
 
 def open_images(

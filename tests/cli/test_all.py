@@ -3,12 +3,11 @@ against references), one JSON object or one table, bootstrap intervals with --ci
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import cli_run
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from ganmetrics.cli.all import all_command
 from ganmetrics.cli.options import ErrorReportingGroup
@@ -40,14 +39,11 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(CLI, ["all", *map(str, args)])
-    return result.exit_code, result.stdout, result.stderr
+    return cli_run.run("all", *args)
 
 
 def run_json(*args: object) -> dict:
-    code, out, err = run(*args, "--json")
-    assert code == 0, err
-    return json.loads(out)  # stdout holds exactly one JSON object
+    return cli_run.run_json("all", *args)
 
 
 def test_default_metrics_equal_the_api_on_the_same_arrays(files: dict[str, Path]) -> None:

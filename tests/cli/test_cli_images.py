@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_run import run
 from PIL import Image
 from pytorch_fid import fid_score
 from pytorch_fid.inception import InceptionV3
 
-from ganmetrics.cli.main import main
 from ganmetrics.features.weights import FID_WEIGHTS_NAME
 from ganmetrics.inputs import RankDeficientWarning
 
@@ -50,11 +49,6 @@ def pytorch_fid_home(tmp_path: Path, fid_weights: Path, monkeypatch: pytest.Monk
     shutil.copy(fid_weights, checkpoints / FID_WEIGHTS_NAME)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     return tmp_path
-
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_fid_of_two_folders_equals_pytorch_fid_calculate_fid_given_paths(

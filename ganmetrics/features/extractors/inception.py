@@ -213,6 +213,8 @@ def fold_batchnorm(model: FIDInceptionV3) -> FIDInceptionV3:
         for block in folded.modules():
             if isinstance(block, tv.BasicConv2d) and isinstance(block.bn, nn.BatchNorm2d):
                 bn = block.bn
+                if bn.running_var is None or bn.running_mean is None:
+                    raise ValueError("model: a BatchNorm has no running statistics to fold")
                 scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                 block.conv.weight.mul_(scale[:, None, None, None])
                 block.conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale, requires_grad=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import ot
 import pytest
-from reference_cli import run
+from cli_run import run
 
 from ganmetrics import checks
 from ganmetrics.io.features_file import load_features, save_features

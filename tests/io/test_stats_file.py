@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run
 from pytorch_fid.fid_score import calculate_frechet_distance, compute_statistics_of_path
-from reference_cli import run
 
 from ganmetrics import __version__
 from ganmetrics.io.features_file import save_features

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_run import run, run_json
 from pytorch_fid.fid_score import calculate_frechet_distance
-from reference_cli import run, run_json
 
 from ganmetrics.features.extract import extract_features
 from ganmetrics.features.extractors.inception import FIDInceptionV3
