@@ -38,13 +38,20 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
-def _make_parent(target: Path) -> None:
-    """Create the folders above ``target``; a file where a folder should be is named (not ``[Errno 17]``)."""
+def check_writable_path(path: str | Path) -> None:
+    """Raise ``NotADirectoryError`` naming ``path`` when a folder above it exists as a file (checked before long
+    work, so that a result is not computed only to fail at the write; ``[Errno 17]`` says nothing of the path)."""
+    target = Path(path)
     for folder in (target.parent, *target.parent.parents):
         if folder.exists():
             if not folder.is_dir():
                 raise NotADirectoryError(f"{target}: cannot be written, {folder} is a file, not a folder")
-            break
+            return
+
+
+def _make_parent(target: Path) -> None:
+    """Create the folders above ``target`` after ``check_writable_path``."""
+    check_writable_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
 
 

@@ -2,7 +2,7 @@
 naming the input, no traceback, nothing on stdout, no file left behind.
 
 Each row is (id, command line with ``{name}`` placeholders for the files of the ``inputs`` fixture, the text the
-error must contain). The API table checks the same inputs through ``ganmetrics.checks.measure`` and the metric
+error must contain). The API table checks the same inputs through ``ganmetrics.compute`` and the metric
 functions, where the message must start with the input's name.
 """
 
@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_run import run
 from PIL import Image
 
-from ganmetrics.checks import measure
-from ganmetrics.cli.main import main
+from ganmetrics import compute
 from ganmetrics.metrics.frechet import frechet_distance
 from ganmetrics.metrics.inception_score import inception_score
 
@@ -100,6 +99,11 @@ CLI_CASES = [
     ("stats npz with a vector n", "fid {vector_n} {y}", "{vector_n}: n must be one integer"),
     ("kid seed beyond 64 bits", "kid {x} {y} --subset-size 10 --seed 99999999999999999999999", "seed: must be at most"),
     ("output parent is a file", "stats {x} -o {blocker}/sub/out.npz", "{blocker} is a file, not a folder"),
+    (
+        "output parent is a file, checked before extraction",
+        "features {images} -o {blocker}/out.npz --weights {pickle_weights}",
+        "{blocker}/out.npz: cannot be written, {blocker} is a file",
+    ),
     # Checked before any extraction: the weights given would fail if the network were loaded.
     (
         "kid subset size above a folder's image count",
@@ -144,11 +148,11 @@ def test_bad_input_gives_one_error_line_naming_it_exit_1_and_leaves_no_file(
     root = inputs["x"].parent
     before = _tree(root)
     names = {name: str(path) for name, path in inputs.items()}
-    result = CliRunner().invoke(main, [part.format(**names) for part in command.split()])
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert result.exit_code == 1, result.stderr
-    assert len(errors) == 1 and expected.format(**names) in errors[0], result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    code, out, err = run(*(part.format(**names) for part in command.split()))
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert code == 1, err
+    assert len(errors) == 1 and expected.format(**names) in errors[0], err
+    assert "Traceback" not in err and out == ""
     assert _tree(root) == before
 
 
@@ -157,18 +161,18 @@ def _load(inputs: dict[str, Path], name: str) -> np.ndarray:
 
 
 API_CASES = [
-    ("measure: metadata list", lambda f: measure("fid", f["meta_list"], f["x"]), "{meta_list}: its metadata"),
-    ("measure: huge features", lambda f: measure("emd", f["big200"], f["x"]), "{big200}: values up to"),
-    ("measure: pool3 as logits", lambda f: measure("is", f["pool3"]), "{pool3}: has 2048 columns"),
+    ("compute: metadata list", lambda f: compute("fid", f["x"], f["meta_list"]), "{meta_list}: its metadata"),
+    ("compute: huge features", lambda f: compute("emd", f["x"], f["big200"]), "{big200}: values up to"),
+    ("compute: pool3 as logits", lambda f: compute("is", f["pool3"]), "{pool3}: has 2048 columns"),
     (
         "measure: complex stats",
-        lambda f: measure("fid", f["complex_stats"], f["y"]),
+        lambda f: compute("fid", f["y"], f["complex_stats"]),
         "{complex_stats}: mu holds complex",
     ),
-    ("measure: n many", lambda f: measure("fid", f["many_n"], f["y"]), "{many_n}: the metadata's n"),
+    ("compute: n many", lambda f: compute("fid", f["y"], f["many_n"]), "{many_n}: the metadata's n"),
     (
         "measure: sinkhorn not converged",
-        lambda f: measure("sinkhorn", f["y"], f["x"], reg=0.01, max_iter=3),
+        lambda f: compute("sinkhorn", f["x"], f["y"], reg=0.01, max_iter=3),
         "sinkhorn: Sinkhorn: no convergence",
     ),
     (

@@ -9,19 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_run import run
 from PIL import Image
 
-from ganmetrics.cli.main import main
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.io.stats_file import load_stats, save_stats
-from ganmetrics.metrics.frechet import FeatureStats
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.provenance import RandomTestWeightsWarning
-
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_weights_random_writes_the_seeded_weights_and_says_they_are_never_for_reporting(tmp_path: Path) -> None:

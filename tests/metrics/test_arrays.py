@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from ganmetrics.metrics._arrays import as_float64, check_int, check_magnitude, check_seed
-from ganmetrics.metrics.frechet import FeatureStats, fid_from_features, frechet_distance
+from ganmetrics.metrics.frechet import fid_from_features, frechet_distance
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
 
 FLOAT64_MAX = np.finfo(np.float64).max

@@ -390,7 +390,7 @@ def test_sinkhorn_refuses_a_reg_below_the_smallest_usable_value_and_names_that_v
     C = cdist(x, y) if metric == "euclidean" else cdist(x, y, "sqeuclidean")
     smallest = C.max() * 2.0**-40
     with pytest.raises(ValueError, match=re.escape(f"reg: 1e-300 is below the smallest usable value {smallest:.3g} ")):
-        sinkhorn_distance(x, y, 1e-300, metric=metric)
+        sinkhorn_distance(x, y, 1e-300, ground_cost=metric)
     with pytest.raises(ValueError, match=re.escape(f"smallest usable value {smallest:.3g} ")):
         sinkhorn_from_cost(C, smallest * 0.99)
     with warnings.catch_warnings():
