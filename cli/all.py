@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from ganmetrics import keys
-from ganmetrics.cli.options import click_option, comparison, extraction_options, human, measure_for_cli, report
+from ganmetrics.cli.options import (
+    check_finite_values,
+    click_option,
+    comparison,
+    extraction_options,
+    human,
+    measure_for_cli,
+    report,
+)
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import InputLoader
 from ganmetrics.registry import METRICS, Option
@@ -97,6 +105,7 @@ def all_command(
     result = measure_for_cli(
         metrics, first, second, loader, allow_mismatch, ci=ci, resamples=bootstrap, adapt_subset_size=True, **given
     )
+    check_finite_values(result)  # the table is printed here, not by report(): the same refusal of NaN/Inf
     if as_json:
         report(result, as_json=True)
         return
