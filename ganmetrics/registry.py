@@ -18,20 +18,21 @@ import dataclasses
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ganmetrics import keys
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOptions, InputLoader, Side
+from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOptions, InputLoader, Side, check_logits
 from ganmetrics.metrics.bootstrap import fid_interval, kid_interval, mmd_interval
 from ganmetrics.metrics.extrapolation import fid_infinity, is_infinity
 from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import MATMUL_DTYPES, kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
-from ganmetrics.metrics.transport import GROUND_COSTS, emd, sinkhorn_distance
+from ganmetrics.metrics.transport import GROUND_COSTS, ConvergenceWarning, emd, sinkhorn_distance
 from ganmetrics.metrics.two_sample import mmd_permutation_test
 from ganmetrics.provenance import check_comparable
 
@@ -42,10 +43,11 @@ LOWER, HIGHER = "lower", "higher"
 class Option:
     """One option of a metric: its keyword, the ``DEFAULTS`` key of its default, help text and validation.
 
-    ``kind`` is ``int``, ``float`` or ``str``; ``minimum`` (inclusive, or exclusive with ``open_minimum``) bounds
-    numbers; ``choices`` lists the accepted strings; ``optional`` lets ``None`` through; ``required`` means there
-    is no default. ``parameter`` is the metric function's keyword when it differs from ``name``; ``cli_aliases``
-    are earlier flag names the command line still accepts.
+    ``kind`` is ``int``, ``float``, ``str`` or ``bool`` (a flag); ``minimum`` (inclusive, or exclusive with
+    ``open_minimum``) bounds numbers; ``choices`` lists the accepted strings; ``optional`` lets ``None`` through;
+    ``required`` means there is no default. ``parameter`` is the metric function's keyword when it differs from
+    ``name``; ``cli_aliases`` are earlier flag names the command line still accepts. ``passed`` False: the
+    option is validated and read by ``measure``, not passed to the metric function.
     """
 
     name: str
@@ -59,6 +61,7 @@ class Option:
     required: bool = False
     parameter: str = ""
     cli_aliases: tuple[str, ...] = ()
+    passed: bool = True
 
     @property
     def default(self) -> Any:
@@ -79,6 +82,10 @@ class Option:
         if self.choices is not None:
             if value not in self.choices:
                 raise ValueError(f"{self.name}: expected one of {', '.join(self.choices)}, got {value!r}")
+            return value
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise TypeError(f"{self.name}: expected true or false, got {value!r}")
             return value
         number_type = numbers.Integral if self.kind is int else numbers.Real
         if isinstance(value, bool) or not isinstance(value, number_type):
@@ -142,7 +149,10 @@ class MetricSpec:
             self.option(name)
         result = {}
         for option in self.options:
-            if option.name in given:
+            if not option.passed:
+                if option.name in given:
+                    option.check(given[option.name])
+            elif option.name in given:
                 result[option.keyword] = option.check(given[option.name])
             elif option.required:
                 raise ValueError(f"options: {self.name} needs {option.name} ({option.help})")
@@ -152,6 +162,15 @@ class MetricSpec:
 
 
 SEED = Option("seed", "seed", "Seed of every random choice the metric makes.", int, minimum=0)
+# Read by ``measure`` (``inputs.check_logits``), not passed to the metric function.
+ASSUME_LOGITS = Option(
+    "assume_logits",
+    None,
+    "The input holds another classifier's logits: accept a width other "
+    "than the FID Inception's 1008 (or 1000) classes.",
+    bool,
+    passed=False,
+)
 # The kernel functions' keyword is still "precision" until the MMD keyword rename lands (then drop ``parameter``).
 MATMUL_DTYPE = Option(
     "matmul_dtype",
@@ -268,7 +287,7 @@ METRICS: dict[str, MetricSpec] = {
             _is,
             (keys.IS_MEAN, keys.IS_STD),
             HIGHER,
-            (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1),),
+            (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1), ASSUME_LOGITS),
         ),
         MetricSpec(
             "kid",
@@ -379,7 +398,7 @@ METRICS: dict[str, MetricSpec] = {
             _is_inf,
             (keys.IS_INFINITY,),
             HIGHER,
-            (SEED,),
+            (SEED, ASSUME_LOGITS),
             command=False,
         ),
         MetricSpec(
@@ -490,20 +509,37 @@ def measure(
     allow_mismatch: bool = False,
     ci: float | None = None,
     resamples: int = DEFAULTS["ci_resamples"],
+    adapt_subset_size: bool = False,
     **options: Any,
 ) -> Measurement:
-    """Return the :class:`Measurement` of ``metrics`` of ``samples`` against ``reference`` (see :func:`compute`)."""
+    """Return the :class:`Measurement` of ``metrics`` of ``samples`` against ``reference`` (see :func:`compute`).
+
+    Before anything is extracted both inputs are resolved and counted (``InputLoader.count``): a missing or empty
+    side is reported first, and KID's subset size is checked against the counts. With ``adapt_subset_size``
+    (``ganmetrics all``) a default subset size larger than a side is lowered to the smaller side instead, with a
+    warning, and then reported as ``kid_subset_size``; an explicit one is always checked. Logits read from a file are
+    checked by ``inputs.check_logits`` (option ``assume_logits``). A Sinkhorn run that does not converge is an
+    error here (the function itself only warns, as POT does).
+    """
     names = [metrics] if isinstance(metrics, str) else list(dict.fromkeys(metrics))
     if not names:
         raise ValueError(f"metrics: none given; choose from {', '.join(METRICS)}")
     specs = [get_metric(name) for name in names]
     kwargs = split_options(specs, options)
+    assume_logits = bool(options.get(ASSUME_LOGITS.name))
     referenced = [spec.name for spec in specs if spec.needs_reference]
     if referenced and reference is None:
         raise ValueError(f"reference: {referenced[0]} needs a reference")
     if ci is not None and not 0 < ci < 1:
         raise ValueError(f"ci: the interval level must lie in (0, 1), got {ci!r}")
     loader = loader or InputLoader(ExtractionOptions(progress=False))
+    counts = {
+        _label(side, name): loader.count(side)
+        for side, name in ((reference, "reference"), (samples, "samples"))
+        if side is not None
+    }
+    if "kid" in kwargs and ("subset_size" in options or not adapt_subset_size):
+        _check_subset_size(kwargs["kid"]["subset_size"], counts)
     # Two inputs are compared on their features (provenance and sizes) even when only logits metrics are asked;
     # bootstrap intervals resample the rows.
     ref_needs, sample_needs = needs_of(specs, "reference") or (ROWS,), needs_of(specs, "samples")
@@ -520,17 +556,34 @@ def measure(
             ref_side.metadata, sample_side.metadata, (ref_side.label, sample_side.label), allow_mismatch
         )
         provenance = {"reference": {"input": _label(reference, "reference"), **ref_side.metadata}, **provenance}
-    values = measure_sides(
-        specs,
-        ref_side,
-        sample_side,
-        loader.feature,
-        kwargs,
-        ci=ci,
-        resamples=resamples,
-        seed=options.get("seed", DEFAULTS["seed"]),
-    )
-    return Measurement(values, provenance, differing)
+    if any(spec.consumes == LOGITS for spec in specs) and isinstance(samples, (str, os.PathLike)):
+        check_logits(sample_side.label, sample_side.rows(LOGITS_OUTPUT), sample_side.metadata, assume_logits)
+    adapted: Values = {}
+    if "kid" in kwargs and adapt_subset_size and ref_side is not None:
+        smaller = min(int(side.rows(loader.feature).shape[0]) for side in (ref_side, sample_side))
+        if kwargs["kid"]["subset_size"] > smaller:
+            warnings.warn(
+                f"kid: the subset size is lowered from its default {kwargs['kid']['subset_size']} to "
+                f"{smaller}, the smaller sample; reported as {keys.KID_SUBSET_SIZE}",
+                stacklevel=2,
+            )
+            kwargs["kid"]["subset_size"] = adapted[keys.KID_SUBSET_SIZE] = smaller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            values = measure_sides(
+                specs,
+                ref_side,
+                sample_side,
+                loader.feature,
+                kwargs,
+                ci=ci,
+                resamples=resamples,
+                seed=options.get("seed", DEFAULTS["seed"]),
+            )
+        except ConvergenceWarning as exc:
+            raise ValueError(f"sinkhorn: {exc} No value is reported.") from None
+    return Measurement({**values, **adapted}, provenance, differing)
 
 
 def measure_sides(
@@ -580,6 +633,21 @@ def _intervals(
             interval = spec.interval(x, y, kwargs[spec.name], values, **bootstrap)
             result[spec.headline + keys.CI_SUFFIX] = [interval.low, interval.high]
     return {**result, keys.CI_LEVEL: level, keys.CI_RESAMPLES: resamples}
+
+
+def _check_subset_size(subset_size: int, counts: Mapping[str, int | None]) -> None:
+    """Raise ``ValueError`` naming KID, the flag and the smaller input when ``subset_size`` exceeds a known count.
+
+    Run before any extraction, on ``InputLoader.count`` (an upper bound when unreadable images are skipped;
+    ``kid`` checks the extracted rows again).
+    """
+    known = {label: n for label, n in counts.items() if n is not None}
+    if known and subset_size > min(known.values()):
+        label = min(known, key=known.__getitem__)
+        raise ValueError(
+            f"kid: the subset size {subset_size} (--subset-size, subset_size) is larger than the {known[label]} "
+            f"samples of {label}; pass {known[label]} or fewer (KID draws subsets of that size from each side)"
+        )
 
 
 def _label(source: Any, name: str) -> str:

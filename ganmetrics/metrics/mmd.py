@@ -50,7 +50,15 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
+from ganmetrics.metrics._arrays import (
+    ArrayLike,
+    as_samples,
+    check_finite_result,
+    check_int,
+    check_magnitude,
+    check_same_dims,
+    check_seed,
+)
 from ganmetrics.metrics._blas import matmul_nt_, one_torch_thread, syrk_
 from ganmetrics.metrics.distances import cost_matrix
 from ganmetrics.numerics import exact_float32
@@ -329,16 +337,16 @@ def gaussian_bandwidth(
     TypeError
         ``sigma`` is not a real number or ``None``; ``seed`` or ``median_subsample`` is not an integer.
     ValueError
-        ``sigma <= 0`` or not finite; ``median_subsample < 2``; ``seed < 0``; the median heuristic gives 0 (more
-        than half of the pairs coincide).
+        ``sigma <= 0`` or not finite; ``median_subsample < 2``; ``seed`` outside [0, 2**64 - 1]; the median
+        heuristic gives 0 (more than half of the pairs coincide).
     """
     median_subsample = check_int(median_subsample, "median_subsample", 2)
-    seed = check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     if sigma is not None:
         if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
             raise TypeError(f"sigma: expected a real number or None, got {type(sigma).__name__}")
-        if not (math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"sigma: must be a finite number > 0, got {sigma}")
+        if not (math.isfinite(sigma) and sigma > 0 and 0.0 < float(sigma) * float(sigma) < math.inf):
+            raise ValueError(f"sigma: must be a finite number > 0 whose square is a positive float64, got {sigma}")
         return float(sigma)
     median = _median_pairwise_distance(x, y, median_subsample, seed)
     if median == 0.0:
@@ -415,7 +423,7 @@ def mmd2_unbiased(
     dtype = _check_matmul_dtype(matmul_dtype)
     sigma = gaussian_bandwidth(x, y, sigma, seed=seed, median_subsample=median_subsample)
     sums = _pair_sums(gaussian_terms(x, y, sigma, dtype), chunk_size, _Workspace())
-    return MMDResult(mmd2=float(_unbiased_mmd2(sums, x.shape[0], y.shape[0])), sigma=sigma)
+    return MMDResult(mmd2=check_finite_result(float(_unbiased_mmd2(sums, x.shape[0], y.shape[0])), "mmd2"), sigma=sigma)
 
 
 def _kid_subset_indices(
@@ -487,8 +495,9 @@ def kid(
         An input is not a numeric array/tensor, an integer argument is not an integer, or ``matmul_dtype`` is not
         a string.
     ValueError
-        ``x`` or ``y`` is not 2-D, has fewer than 2 rows or holds NaN/Inf; the feature dimensions differ;
-        ``subsets < 1``; ``subset_size < 2`` or larger than ``n_x`` or ``n_y``; ``seed < 0``; ``chunk_size < 1``;
+        ``x`` or ``y`` is not 2-D, has fewer than 2 rows, holds NaN/Inf or values whose cubed kernel would
+        overflow (``_arrays.check_magnitude``); the feature dimensions differ; ``subsets < 1``;
+        ``subset_size < 2`` or larger than ``n_x`` or ``n_y``; ``seed`` outside [0, 2**64 - 1]; ``chunk_size < 1``;
         ``matmul_dtype`` is not ``"float32"`` or ``"float64"``.
     """
     x = as_samples(x, "x")
@@ -496,12 +505,16 @@ def kid(
     check_same_dims(x, y, ("x", "y"))
     subsets = check_int(subsets, "subsets", 1)
     subset_size = check_int(subset_size, "subset_size", 2)
-    seed = check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     chunk_size = check_int(chunk_size, "chunk_size", 1)
     dtype = _check_matmul_dtype(matmul_dtype)
     n_x, n_y = x.shape[0], y.shape[0]
     if subset_size > min(n_x, n_y):
         raise ValueError(f"subset_size: {subset_size} is larger than the number of samples (x: {n_x}, y: {n_y})")
+    for sample, name in ((x, "x"), (y, "y")):  # the std squares the cubed kernel: a lower limit than squares
+        largest = float(sample.abs().max())
+        check_magnitude(largest, name, terms=subset_size**2, power=6)
+        check_magnitude(largest, name, terms=x.shape[1], dtype=dtype)
     index_x, index_y = _kid_subset_indices(n_x, n_y, subsets, subset_size, seed)
     terms = _cubic_polynomial_terms(x, y, dtype)
     buffer, workspace = terms.rows.new_empty(2 * subset_size * x.shape[1]), _Workspace()
@@ -511,4 +524,5 @@ def kid(
             for ix, iy in zip(index_x.to(x.device), index_y.to(x.device), strict=True)
         ]
     )
-    return float(values.mean()), float(values.std(correction=0))
+    mean, std = float(values.mean()), float(values.std(correction=0))
+    return check_finite_result(mean, "kid_mean"), check_finite_result(std, "kid_std")

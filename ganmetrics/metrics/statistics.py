@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_int, check_magnitude
 from ganmetrics.metrics._blas import one_torch_thread, syrk_
 from ganmetrics.metrics._psd import Factor, check_covariance, check_mean_cov, psd_factor
 
@@ -28,9 +28,7 @@ class FeatureStats:
     """
 
     def __init__(self, dims: int, device: torch.device | str | None = None) -> None:
-        if not isinstance(dims, int) or dims < 1:
-            raise ValueError(f"dims: must be a positive integer, got {dims!r}")
-        self.dims = dims
+        self.dims = check_int(dims, "dims", 1)
         self.n = 0
         self._mean = torch.zeros(dims, dtype=torch.float64, device=device)
         self._m2 = torch.zeros(dims, dims, dtype=torch.float64, device=device)
@@ -53,8 +51,7 @@ class FeatureStats:
         mu_t = as_float64(mu, "mu", ndim=1)
         sigma_t = check_covariance(as_float64(sigma, "sigma", ndim=2, device=mu_t.device), "sigma")
         check_mean_cov(mu_t, sigma_t, ("mu", "sigma"))
-        if not isinstance(n, int) or n < 2:
-            raise ValueError(f"n: the sample count must be an integer ≥ 2, got {n!r}")
+        n = check_int(n, "n", 2)
         stats = cls(mu_t.shape[0], device=mu_t.device)
         stats.n, stats._mean, stats._m2 = n, mu_t, sigma_t * (n - 1)
         return stats
@@ -71,6 +68,7 @@ class FeatureStats:
             xb = as_float64(batch, name, ndim=2, device=self._mean.device)
             if xb.shape[1] != self.dims:
                 raise ValueError(f"{name}: has {xb.shape[1]} feature dimensions, the statistics have {self.dims}")
+            check_magnitude(float(xb.abs().max()), name, terms=self.dims, power=2)
             n_a, n_b = self.n, xb.shape[0]
             mean_b = xb.mean(dim=0)
             delta = mean_b - self._mean

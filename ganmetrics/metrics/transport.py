@@ -17,7 +17,7 @@ import ot
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, as_weights, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, as_weights, check_int, check_same_dims
 from ganmetrics.metrics.distances import cost_matrix
 
 GROUND_COSTS = ("euclidean", "sqeuclidean")
@@ -27,6 +27,10 @@ _ABSORB = 50.0
 # Sinkhorn iterations between convergence checks off the CPU (each check synchronises with the device); on the
 # CPU every iteration is checked, at the cost of two vector operations.
 _CHECK_EVERY = 10
+# The smallest usable regularisation, relative to the largest |C_ij|: the iterations work with exponents C / reg,
+# which float64 holds with an absolute round-off of half an ulp. Up to 2**40 that is 2**-13 (1.2e-4), so the plan's
+# entries keep about four digits; below it the exponents lose all meaning (at 2**53 their ulp reaches 1).
+_MIN_REG_RELATIVE = 2.0**-40
 
 
 class ConvergenceWarning(RuntimeWarning):
@@ -62,8 +66,7 @@ def _measure(points: torch.Tensor, weights: ArrayLike | None, weights_name: str)
 def _check_solver_options(reg: float, max_iter: int, tol: float) -> None:
     if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not math.isfinite(reg) or reg <= 0:
         raise ValueError(f"reg: the entropic regularisation must be a finite number > 0, got {reg!r}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter: must be at least 1, got {max_iter!r}")
+    check_int(max_iter, "max_iter", 1)
     if not tol >= 0:
         raise ValueError(f"tol: must be >= 0, got {tol!r}")
 
@@ -114,7 +117,8 @@ def sinkhorn_from_cost(
 
     Raises
     ------
-    ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
+    ValueError : ``reg <= 0``, not finite, or below ``2**-40 max |C_ij|`` (the smallest usable value: the
+        exponents ``C / reg`` lose their meaning to round-off beyond 2**40), ``max_iter < 1``, ``tol < 0``,
         ``C`` not 2-D, empty or holding NaN/Inf, and invalid weights (wrong length for ``C``'s rows or columns,
         negative, not summing to 1 or all zero; see ``as_weights``).
     TypeError : ``C`` or weights that are not numpy arrays or torch tensors.
@@ -167,7 +171,8 @@ def sinkhorn_distance(
 
     Raises
     ------
-    ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
+    ValueError : ``reg <= 0``, not finite, or below ``2**-40 max |C_ij|`` (the smallest usable value: the
+        exponents ``C / reg`` lose their meaning to round-off beyond 2**40), ``max_iter < 1``, ``tol < 0``,
         unknown ``ground_cost``, inputs that are not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid
         weights (see ``as_weights``).
     TypeError : inputs that are not numpy arrays or torch tensors.
@@ -194,10 +199,16 @@ def _sinkhorn_value(C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: floa
     """
     low, high = torch.aminmax(C)
     largest = max(-float(low), float(high))
-    if not math.isfinite(largest / eps):
-        raise ValueError(f"reg: {eps!r} is too small for costs up to {largest:.3g} (C / reg overflows float64)")
+    smallest_usable = largest * _MIN_REG_RELATIVE
+    if eps < smallest_usable:
+        raise ValueError(
+            f"reg: {eps!r} is below the smallest usable value {smallest_usable:.3g} for costs up to {largest:.3g}: "
+            f"the exponents C / reg would exceed 2**40, where float64 round-off leaves the entropic plan meaningless"
+        )
     check_every = 1 if C.device.type == "cpu" else _CHECK_EVERY
     cost, iterations, error = _sinkhorn(C, a, b, eps, max_iter, tol, check_every)
+    if not math.isfinite(cost):
+        raise ValueError(f"reg: Sinkhorn gave a non-finite cost ({cost}) with reg={eps!r}; raise reg")
     if error > tol:
         warnings.warn(
             f"Sinkhorn: no convergence after {iterations} iterations (max_iter={max_iter}): the L2 marginal error "
@@ -308,8 +319,9 @@ def emd(
         points), so no value is returned.
     """
     _check_ground_cost(ground_cost)
-    if max_iter is not None and max_iter < 1:
-        raise ValueError(f"max_iter: must be at least 1 (or None to scale with the problem), got {max_iter!r}")
+    if max_iter is not None:
+        check_int(max_iter, "max_iter", 1)
+    check_int(max_bytes, "max_bytes", 0)
     xt = _as_points(x, "x")
     yt = _as_points(y, "y", device=xt.device)
     check_same_dims(xt, yt, ("x", "y"))

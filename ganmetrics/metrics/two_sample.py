@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims, check_seed
 from ganmetrics.metrics.mmd import gaussian_bandwidth, gaussian_kernel_blocks
 
 # Permutations are processed in batches whose (N x batch) float64 indicator matrix stays below this many bytes.
@@ -87,7 +87,7 @@ def _permutation_statistics(
     check_same_dims(xs, ys, ("x", "y"))
     chunk_size = check_int(chunk_size, "chunk_size", 1)
     permutations = check_int(permutations, "permutations", 0)
-    seed = check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     sigma = gaussian_bandwidth(xs, ys, sigma, seed=seed)
     m, n = xs.shape[0], ys.shape[0]
     big_n = m + n
