@@ -64,7 +64,8 @@ def make_random_fid_inception_weights(path: str | Path, seed: int = 0) -> Path:
         model.fc.weight.copy_(fc_weight * (_LOGIT_STD / float((pool3 @ fc_weight.T).std())))
         model.fc.bias.copy_(torch.randn(model.fc.bias.shape, generator=generator))
     state = model.state_dict()
-    state._metadata[WEIGHTS_MARKER] = {"kind": RANDOM_TEST_WEIGHTS, "seed": seed}
+    # torch keeps per-module metadata in the state dict's _metadata attribute (an OrderedDict subclass field).
+    state._metadata[WEIGHTS_MARKER] = {"kind": RANDOM_TEST_WEIGHTS, "seed": seed}  # type: ignore[attr-defined]
     with atomic_write(path) as handle:
         torch.save(state, handle)
     return path

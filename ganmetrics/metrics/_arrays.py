@@ -136,11 +136,12 @@ def check_int(value: object, name: str, minimum: int, maximum: int | None = None
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    value = int(value)
     if value < minimum:
         raise ValueError(f"{name}: must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name}: must be at most {maximum}, got {value}")
-    return int(value)
+    return value
 
 
 def check_seed(value: object, name: str = "seed") -> int:

@@ -107,6 +107,7 @@ def _permutation_statistics(
         if own_sums is None:  # the observed labelling: each row's kernel sum over its own sample
             own_sums = torch.cat([products[:m, 0], row_sums[m:] - products[m:, 0]])
         values.append(_statistics(products[:, :-1], labels[:, :-1], row_sums, m, n))
+    assert own_sums is not None  # the first chunk always holds the observed labelling
     return torch.cat(values), sigma, _standard_error(own_sums, row_sums, m, n)
 
 

@@ -69,7 +69,7 @@ def load_extractor(
         )
     state = read_state_dict(path)
     module = spec.build(state)
-    module.weights_kind = read_weights_kind(state)
+    module.weights_kind = read_weights_kind(state)  # type: ignore[assignment]  # a plain attribute, not a parameter
     module.requires_grad_(False)
     return module.eval().to(device), sha256_file(path)
 
