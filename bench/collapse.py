@@ -39,9 +39,9 @@ from ganmetrics.metrics.frechet import fid_from_features
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.transport import emd, sinkhorn_divergence
+from ganmetrics.mixtures import MIXTURES, Mixture2D
 from ganmetrics.train import TrainConfig, loop, train
 from ganmetrics.train.checkpoint import load_checkpoint
-from ganmetrics.train.data import MIXTURES, Mixture2D
 from ganmetrics.train.losses import recipe
 from ganmetrics.train.models import build_models
 from ganmetrics.train.modes import HIGH_QUALITY, KL_UNIFORM, MODES_COVERED, mode_statistics

@@ -15,7 +15,7 @@ import torch
 
 from ganmetrics.features.extractors.inception import INCEPTION
 from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
-from ganmetrics.features.weights import read_state_dict, resolve_weights, sha256_file
+from ganmetrics.features.weights import read_state_dict, read_weights_kind, resolve_weights, sha256_file
 
 EXTRACTORS: dict[str, ExtractorSpec] = {spec.name: spec for spec in (INCEPTION,)}
 DEFAULT_EXTRACTOR = INCEPTION.name
@@ -45,7 +45,8 @@ def load_extractor(
     """Return ``(module, weights_sha256)``: ``spec``'s network with its weights on ``device``, in eval mode.
 
     ``weights`` is an explicit file (used as is); otherwise the spec's environment variable, the cache and the
-    release download are tried in that order (``resolve_weights``). ``requires_grad`` is switched off.
+    release download are tried in that order (``resolve_weights``). ``requires_grad`` is switched off, and
+    ``module.weights_kind`` says whether the file holds marked random test weights (``read_weights_kind``).
 
     Raises ``ValueError`` when the spec has no weight source and no file is given, or the file does not fit the
     architecture; ``WeightsNotFoundError`` when no file can be found or downloaded.
@@ -66,7 +67,9 @@ def load_extractor(
             env_var=source.env_var,
             label=spec.name,
         )
-    module = spec.build(read_state_dict(path))
+    state = read_state_dict(path)
+    module = spec.build(state)
+    module.weights_kind = read_weights_kind(state)  # type: ignore[assignment]  # a plain attribute, not a parameter
     module.requires_grad_(False)
     return module.eval().to(device), sha256_file(path)
 
