@@ -72,6 +72,20 @@ RUN_OPTIONS = ("out", "resume", "overwrite", "as_json", "progress")
     help="Initial std of Gaussian noise on D's inputs, decaying linearly to 0 over the run.",
 )
 @click.option("--feature-matching", is_flag=True, help="Generator matches D's mean features (Salimans et al.).")
+@click.option(
+    "--historical-averaging",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Penalty weight on |theta - mean of past theta|^2 for G and D (Salimans et al. 2016, Sec. 3.3).",
+)
+@click.option(
+    "--unroll",
+    type=int,
+    default=0,
+    show_default=True,
+    help="G's loss through K unrolled Adam steps of D (Metz et al. 2017, Sec. 2); ns/minimax only.",
+)
 @click.option("--z-dim", type=int, default=DEFAULTS["train_z_dim"], show_default=True)
 @click.option(
     "--width",

@@ -6,13 +6,23 @@ the metric functions (pure math on feature arrays), streaming statistics, the tr
 """
 
 from ganmetrics._version import __version__
-from ganmetrics.evaluate import EMD, FID, KID, MMD, Evaluator, InceptionScore, Sinkhorn, evaluate_generator
+from ganmetrics.evaluate import (
+    EMD,
+    FID,
+    KID,
+    MMD,
+    Evaluator,
+    InceptionScore,
+    Sinkhorn,
+    SinkhornDivergence,
+    evaluate_generator,
+)
 from ganmetrics.inputs import ExtractionOptions
 from ganmetrics.metrics.frechet import FrechetReference, fid_from_features, frechet_distance
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased
 from ganmetrics.metrics.statistics import FeatureStats
-from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_from_cost
+from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_divergence, sinkhorn_from_cost
 from ganmetrics.registry import METRICS, MetricSpec, compute
 from ganmetrics.report import report  # the function; its modules stay importable as ganmetrics.report.<module>
 
@@ -23,6 +33,7 @@ __all__ = [
     "MMD",
     "InceptionScore",
     "Sinkhorn",
+    "SinkhornDivergence",
     "Evaluator",
     "ExtractionOptions",
     "FeatureStats",
@@ -41,5 +52,6 @@ __all__ = [
     "mmd2_unbiased",
     "report",
     "sinkhorn_distance",
+    "sinkhorn_divergence",
     "sinkhorn_from_cost",
 ]

@@ -426,6 +426,12 @@ class Sinkhorn(Metric):
     name = "sinkhorn"
 
 
+class SinkhornDivergence(Metric):
+    """Debiased Sinkhorn divergence (Feydy et al. 2019) against the reference features; needs ``reg``."""
+
+    name = "sinkhorn_divergence"
+
+
 class EMD(Metric):
     """Exact earth mover's distance against the reference features."""
 
@@ -440,7 +446,7 @@ class PRDC(Metric):
 
 
 # The registry's metrics the Evaluator streams (the extrapolated and test metrics need every sample at once).
-EVALUATED = ("fid", "is", "kid", "mmd", "sinkhorn", "emd", "prdc")
+EVALUATED = ("fid", "is", "kid", "mmd", "sinkhorn", "sinkhorn_divergence", "emd", "prdc")
 _EVALUATOR_OPTIONS = frozenset(inspect.signature(Evaluator.__init__).parameters) - {
     "self",
     "metrics",

@@ -9,6 +9,7 @@ KID_SUBSET_SIZE = "kid_subset_size"  # reported by `all`, which may lower the de
 MMD2 = "mmd2"
 SIGMA = "sigma"
 SINKHORN = "sinkhorn"
+SINKHORN_DIVERGENCE = "sinkhorn_divergence"
 EMD = "emd"
 N1 = "n1"
 N2 = "n2"

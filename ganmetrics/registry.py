@@ -32,7 +32,7 @@ from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import MATMUL_DTYPES, kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
-from ganmetrics.metrics.transport import GROUND_COSTS, ConvergenceWarning, emd, sinkhorn_distance
+from ganmetrics.metrics.transport import GROUND_COSTS, ConvergenceWarning, emd, sinkhorn_distance, sinkhorn_divergence
 from ganmetrics.metrics.two_sample import mmd_permutation_test
 from ganmetrics.provenance import check_comparable
 
@@ -225,6 +225,10 @@ def _sinkhorn(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
     return {keys.SINKHORN: sinkhorn_distance(x, y, **kwargs)}
 
 
+def _sinkhorn_divergence(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
+    return {keys.SINKHORN_DIVERGENCE: sinkhorn_divergence(x, y, **kwargs)}
+
+
 def _emd(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
     return {keys.EMD: emd(x, y, **kwargs)}
 
@@ -265,6 +269,28 @@ def _mmd_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap:
     # The bandwidth of the point estimate, also when the median heuristic chose it.
     return mmd_interval(x, y, sigma=values[keys.SIGMA], **bootstrap)
 
+
+SINKHORN_OPTIONS = (
+    Option(
+        "reg",
+        None,
+        "Entropic regularisation ε (> 0), in cost units.",
+        float,
+        minimum=0,
+        open_minimum=True,
+        required=True,
+    ),
+    GROUND_COST,
+    Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
+    Option(
+        "tol",
+        "sinkhorn_tol",
+        "Stopping threshold on the marginal violation.",
+        float,
+        minimum=0,
+        open_minimum=True,
+    ),
+)
 
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
@@ -324,27 +350,18 @@ METRICS: dict[str, MetricSpec] = {
             _sinkhorn,
             (keys.SINKHORN,),
             LOWER,
-            (
-                Option(
-                    "reg",
-                    None,
-                    "Entropic regularisation ε (> 0), in cost units.",
-                    float,
-                    minimum=0,
-                    open_minimum=True,
-                    required=True,
-                ),
-                GROUND_COST,
-                Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
-                Option(
-                    "tol",
-                    "sinkhorn_tol",
-                    "Stopping threshold on the marginal violation.",
-                    float,
-                    minimum=0,
-                    open_minimum=True,
-                ),
-            ),
+            SINKHORN_OPTIONS,
+        ),
+        MetricSpec(
+            "sinkhorn_divergence",
+            "Debiased Sinkhorn divergence S_ε = OT_ε(a, b) - ½OT_ε(a, a) - ½OT_ε(b, b) (Feydy et al. 2019): 0 between "
+            "identical samples.",
+            ROWS,
+            sinkhorn_divergence,
+            _sinkhorn_divergence,
+            (keys.SINKHORN_DIVERGENCE,),
+            LOWER,
+            SINKHORN_OPTIONS,
         ),
         MetricSpec(
             "emd",

@@ -22,11 +22,16 @@ from ganmetrics.metrics.frechet import fid_from_features
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.statistics import FeatureStats
-from ganmetrics.metrics.transport import emd, sinkhorn_distance
+from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_divergence
 from ganmetrics.provenance import ProvenanceMismatchError
 
-ALL = ["fid", "is", "kid", "mmd", "sinkhorn", "emd"]
-KWARGS = {"kid": {"subsets": 10, "subset_size": 50}, "sinkhorn": {"reg": 0.5}, "is": {"splits": 5}}
+ALL = ["fid", "is", "kid", "mmd", "sinkhorn", "sinkhorn_divergence", "emd"]
+KWARGS = {
+    "kid": {"subsets": 10, "subset_size": 50},
+    "sinkhorn": {"reg": 0.5},
+    "sinkhorn_divergence": {"reg": 0.5},
+    "is": {"splits": 5},
+}
 
 
 def _features() -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,6 +65,7 @@ def test_raw_evaluator_equals_pure_functions() -> None:
     mmd = mmd2_unbiased(x, y, seed=4)
     assert (got["mmd2"], got["sigma"]) == pytest.approx((mmd.mmd2, mmd.sigma), rel=1e-12)
     assert got["sinkhorn"] == pytest.approx(sinkhorn_distance(x, y, reg=0.5), rel=1e-12)
+    assert got["sinkhorn_divergence"] == pytest.approx(sinkhorn_divergence(x, y, reg=0.5), rel=1e-12)
     assert got["emd"] == emd(x, y)  # exact: the same solver on the same numbers
     assert (got["is_mean"], got["is_std"]) == inception_score(y, splits=5)
     assert (got["n1"], got["n2"], got["dims"]) == (120, 90, 6)

@@ -23,6 +23,11 @@ CASES = [
     ("kid", ["--subsets", "4", "--subset-size", "30", "--seed", "3"], {"subsets": 4, "subset_size": 30, "seed": 3}),
     ("mmd", ["--sigma", "1.5"], {"sigma": 1.5}),
     ("sinkhorn", ["--reg", "0.5", "--ground-cost", "sqeuclidean"], {"reg": 0.5, "ground_cost": "sqeuclidean"}),
+    (
+        "sinkhorn_divergence",
+        ["--reg", "2.0", "--ground-cost", "sqeuclidean"],
+        {"reg": 2.0, "ground_cost": "sqeuclidean"},
+    ),
     ("emd", [], {}),
     ("prdc", ["--k", "4"], {"k": 4}),
 ]

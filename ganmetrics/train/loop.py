@@ -52,6 +52,7 @@ from ganmetrics.train.losses import (
 )
 from ganmetrics.train.models import IMAGE_SIZES, build_models
 from ganmetrics.train.modes import HIGH_QUALITY, KL_UNIFORM, MODES_COVERED, mode_statistics
+from ganmetrics.train.remedies import HistoricalAverage, check_unroll, unrolled_generator_loss
 
 RUN_ENTRIES = ("config.json", "metrics.jsonl", "checkpoint.pt", "samples", "plots")
 # What every checkpoint of the loop holds; a file without them was not written by it.
@@ -92,6 +93,8 @@ class TrainConfig:
     real_label: float = DEFAULTS["train_real_label"]  # one-sided label smoothing when < 1 (Salimans et al.: 0.9)
     instance_noise: float = DEFAULTS["train_instance_noise"]  # initial std of noise on D's inputs, decaying to 0
     feature_matching: bool = False
+    historical_averaging: float = 0.0  # lambda of the penalty on G and D (Salimans et al. 2016; remedies.py)
+    unroll: int = 0  # discriminator updates G looks ahead through (Metz et al. 2017; remedies.py)
     z_dim: int = DEFAULTS["train_z_dim"]
     width: int = DEFAULTS["train_width"]  # MLP hidden units, or DCGAN base channels for images
     depth: int = DEFAULTS["train_depth"]  # MLP hidden layers
@@ -129,6 +132,10 @@ class TrainConfig:
         if self.data not in DATASETS and self.image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size: images are resized to one of {IMAGE_SIZES} px, got {self.image_size!r}")
         resolve_device(self.device)
+        if not self.historical_averaging >= 0:
+            raise ValueError(f"historical_averaging: must be non-negative, got {self.historical_averaging!r}")
+        optimizer = recipe(self.loss, images=self.data not in MIXTURES).optimizer
+        check_unroll(self.unroll, self.loss, self.feature_matching, optimizer)
 
 
 def load_config(out: str | os.PathLike) -> TrainConfig:
@@ -371,6 +378,14 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=objective.betas)
     noise = torch.Generator().manual_seed(config.seed + 1)  # latents, instance noise, GP interpolation
     scorer = Scorer(config, sampler, device)
+    averages = (
+        {}
+        if config.historical_averaging == 0
+        else {
+            "generator": HistoricalAverage(generator, config.historical_averaging),
+            "discriminator": HistoricalAverage(discriminator, config.historical_averaging),
+        }
+    )
 
     step, sums, count, wall = 0, {}, 0, 0.0
     checkpoint = out / "checkpoint.pt"
@@ -385,6 +400,8 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
         sampler.load_state_dict(state["sampler"])
         noise.set_state(state["noise"])
         restore_rng(state["rng"])
+        for name, average in averages.items():
+            average.load_state_dict(state["historical"][name])
         step, sums, count, wall = state["step"], state["loss_sums"], state["loss_count"], state["wall_time"]
         records = [r for r in records if r["step"] <= step]
         _write_records(out, records)
@@ -425,6 +442,8 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
                 penalty = gradient_penalty(discriminator, real, fake, noise)
                 total = total + objective.gp_weight * penalty
                 _add(logged, "gradient_penalty", penalty.item() / d_steps)
+            if averages:
+                total = total + averages["discriminator"].penalty(discriminator)
             opt_d.zero_grad(set_to_none=True)
             total.backward()
             opt_d.step()
@@ -432,6 +451,8 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
                 with torch.no_grad():
                     for p in discriminator.parameters():
                         p.clamp_(-objective.clip, objective.clip)
+            if averages:
+                averages["discriminator"].update(discriminator)
             _add(logged, "d_loss", total.item() / d_steps)
             if is_wasserstein(config.loss):
                 _add(logged, "em_estimate", -d_loss.item() / d_steps)
@@ -441,11 +462,20 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
             with torch.no_grad():
                 real_features = discriminator.features(noisy(real, at))
             g_loss = feature_matching_loss(real_features, discriminator.features(noisy(fake, at)))
+        elif config.unroll:
+            real = noisy(sampler.next(batch_size).to(device), at)
+            g_loss = unrolled_generator_loss(
+                config.loss, discriminator, opt_d, real, noisy(fake, at), config.unroll, config.real_label
+            )
         else:
             g_loss = generator_loss(config.loss, discriminator(noisy(fake, at)))
+        if averages:
+            g_loss = g_loss + averages["generator"].penalty(generator)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if averages:
+            averages["generator"].update(generator)
         logged["g_loss"] = g_loss.item()
         return logged
 
@@ -503,6 +533,7 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
                 "loss_sums": sums,
                 "loss_count": count,
                 "wall_time": wall + time.perf_counter() - started,
+                "historical": {name: average.state_dict() for name, average in averages.items()},
             }
             save_checkpoint(state, checkpoint)
             last_checkpoint = step

@@ -24,6 +24,8 @@ generator loss by ``||E f(x) - E f(G(z))||_2^2`` with ``f`` the discriminator's 
 The R1 regulariser (Mescheder et al. 2018, Eq. 9) adds ``gamma / 2 E ||grad_x D(x)||_2^2`` over real ``x`` to
 the discriminator's loss. For WGAN, ``E f(x) - E f(G(z))`` is the critic's estimate of the earth mover's
 distance (up to the Lipschitz constant) and is logged as ``em_estimate``.
+Two further remedies for mode collapse, historical averaging (Salimans et al. 2016) and the unrolled
+discriminator (Metz et al. 2017), live in ``remedies.py``.
 """
 
 from __future__ import annotations
