@@ -70,7 +70,17 @@ class EmbeddingNetwork(nn.Module):
         return {self.output: self.network(x)}
 
 
-def finish(network: nn.Module) -> nn.Module:
-    """Return ``network`` in eval mode with gradients off."""
+def create_loaded(timm: ModuleType, model_name: str, state: Mapping[str, torch.Tensor], **kwargs: object) -> nn.Module:
+    """Return ``timm.create_model(model_name, **kwargs)`` holding the official-layout ``state`` (converted by
+    timm's ``checkpoint_filter_fn``), in eval mode with gradients off.
+
+    The model is created on the meta device (no random initialisation, no second copy of the weights) and
+    takes the converted tensors themselves (``load_state_dict(assign=True)``, every key required).
+    """
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    with torch.device("meta"):
+        network = timm.create_model(model_name, pretrained=False, **kwargs)
+    network.load_state_dict(checkpoint_filter_fn(dict(state), network), strict=True, assign=True)
     network.requires_grad_(False)
     return network.eval()

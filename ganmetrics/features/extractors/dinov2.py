@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganmetrics.features.extractors._vit import EmbeddingNetwork, check_layout, finish, import_timm
+from ganmetrics.features.extractors._vit import EmbeddingNetwork, check_layout, create_loaded, import_timm
 
 PATCH_SIZE = 14
 RELEASE_SIZE = 518  # the image size the released position embeddings were trained for (37 x 37 patches)
@@ -150,12 +150,9 @@ def build_dinov2(
     """
     check_layout(state, architecture.official_shapes(), architecture.name)
     timm = import_timm("DINOv2")
-    from timm.models.vision_transformer import checkpoint_filter_fn
-
-    network = timm.create_model(
-        architecture.timm_name, pretrained=False, img_size=input_size, num_classes=0, depth=architecture.depth
-    )
     official = {key: state[key] for key in architecture.official_shapes()}
     official["pos_embed"] = resample_position_embedding(official["pos_embed"], input_size // PATCH_SIZE)
-    network.load_state_dict(checkpoint_filter_fn(official, network), strict=True)
-    return EmbeddingNetwork(finish(network), architecture.name, OUTPUT, architecture.embed_dim, input_size)
+    network = create_loaded(
+        timm, architecture.timm_name, official, img_size=input_size, num_classes=0, depth=architecture.depth
+    )
+    return EmbeddingNetwork(network, architecture.name, OUTPUT, architecture.embed_dim, input_size)
