@@ -15,6 +15,7 @@ etc.: pre-norm, LayerNorm eps 1e-5, QuickGELU), loaded through timm's OpenAI-che
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -181,7 +182,9 @@ def read_clip_weights(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     try:
         if zipfile.is_zipfile(path) and any(n.endswith("/constants.pkl") for n in zipfile.ZipFile(path).namelist()):
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+            with warnings.catch_warnings():  # torch.jit.load is deprecated, yet the only reader of the release
+                warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"{path}: cannot be read as CLIP weights (TorchScript archive or state dict): {exc}") from exc
