@@ -140,9 +140,8 @@ def _resolve_device(device: str | torch.device | None, model: FIDInceptionV3 | N
     return resolved
 
 
-def _check_options(
-    resize: str, outputs: Sequence[str], batch_size: int, num_workers: int | None, precision: str
-) -> None:
+def _check_options(resize: str, outputs: Sequence[str], batch_size: int, num_workers: int | None,
+                   precision: str) -> None:
     """Raise ValueError naming the first bad option."""
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize: unknown mode {resize!r}; choose from {', '.join(RESIZE_MODES)}")
@@ -246,7 +245,9 @@ def extract_features(
         memory_format = torch.channels_last
         model = fold_batchnorm(model).to(memory_format=memory_format)
     autocast_dtype = PRECISIONS[precision]
-    numeric_mode = exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
+    numeric_mode = (
+        exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
+    )
     rows: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     kept: list[int] = []
     sizes: Counter[tuple[int, int]] = Counter()
