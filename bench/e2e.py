@@ -153,7 +153,7 @@ def _probe_features(count: int) -> Table:
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     from ganmetrics.features.extract import extract_features
-    from ganmetrics.features.inception import load_fid_inception
+    from ganmetrics.features.extractors.inception import load_fid_inception
     from ganmetrics.io.images import rgb_tensor
 
     weights = weights_file()
@@ -207,10 +207,10 @@ def _probe_features(count: int) -> Table:
 
 def _profile(n: int, size: int) -> Table:
     """Return the time of each stage of our pipeline run one after another on one folder (one process)."""
-    from ganmetrics.features.inception import fold_batchnorm, load_fid_inception
-    from ganmetrics.features.resize import preprocess
+    from ganmetrics.features.extractors.inception import fold_batchnorm, load_fid_inception
+    from ganmetrics.features.protocols import preprocess
     from ganmetrics.io.images import rgb_tensor
-    from ganmetrics.metrics.frechet import FeatureStats
+    from ganmetrics.metrics.statistics import FeatureStats
     from ganmetrics.numerics import exact_float32
 
     model, _ = load_fid_inception(weights_file(), "cpu", download=False)

@@ -72,7 +72,7 @@ def child(method: str, n: int, d: int) -> dict[str, float]:
     """Stream the features into ``method``'s accumulator; return peak RSS (MiB), baseline, time, trace of Σ."""
     import torch
 
-    from ganmetrics.metrics.frechet import FeatureStats
+    from ganmetrics.metrics.statistics import FeatureStats
 
     torch.zeros(1).sum()
     baseline = _reset_peak()

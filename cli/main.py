@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import torch
 
-from ganmetrics import __version__
+from ganmetrics._version import __version__
 from ganmetrics.cli.all import all_command
 from ganmetrics.cli.check import check_command
 from ganmetrics.cli.options import (
@@ -30,7 +30,8 @@ from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import init_from_environment
 from ganmetrics.inputs import InputLoader
 from ganmetrics.io.features_file import save_features
-from ganmetrics.metrics.frechet import FeatureStats
+from ganmetrics.io.stats_file import save_stats
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import METRICS
 
 
@@ -126,7 +127,7 @@ def stats(source: Path, output: Path, loader: InputLoader) -> None:
     feature_stats = FeatureStats.from_features(side.arrays["pool3"], side.label)
     if not is_main_process():
         return
-    feature_stats.save(output, {**side.metadata, "command": command_line()})
+    save_stats(output, feature_stats, {**side.metadata, "command": command_line()})
     click.echo(f"wrote {output} (n={feature_stats.n}, dims={feature_stats.dims})", err=True)
 
 

@@ -17,7 +17,7 @@ from ganmetrics.checks import measure
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import rank_and_world_size
 from ganmetrics.features.extract import PRECISIONS
-from ganmetrics.features.resize import RESIZE_MODES
+from ganmetrics.features.protocols import RESIZE_MODES
 from ganmetrics.features.weights import WeightsNotFoundError
 from ganmetrics.inputs import ExtractionOptions, InputLoader
 

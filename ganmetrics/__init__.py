@@ -4,13 +4,13 @@ The public API, re-exported here: the metric functions (pure math on feature arr
 and the training-loop Evaluator.
 """
 
-__version__ = "0.1.0"
-
-from ganmetrics.evaluate import EMD, FID, KID, MMD, Evaluator, InceptionScore, Sinkhorn, evaluate_generator  # noqa: E402
-from ganmetrics.metrics.frechet import FeatureStats, FrechetReference, fid_from_features, frechet_distance  # noqa: E402
-from ganmetrics.metrics.inception_score import inception_score  # noqa: E402
-from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased  # noqa: E402
-from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_from_cost  # noqa: E402
+from ganmetrics._version import __version__
+from ganmetrics.evaluate import EMD, FID, KID, MMD, Evaluator, InceptionScore, Sinkhorn, evaluate_generator
+from ganmetrics.metrics.frechet import FrechetReference, fid_from_features, frechet_distance
+from ganmetrics.metrics.inception_score import inception_score
+from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased
+from ganmetrics.metrics.statistics import FeatureStats
+from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_from_cost
 
 __all__ = [
     "EMD",

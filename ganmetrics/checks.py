@@ -42,9 +42,9 @@ import torch
 from ganmetrics import keys
 from ganmetrics.inputs import ExtractionOptions, InputLoader, frechet_between
 from ganmetrics.io.atomic import atomic_write
-from ganmetrics.metrics.frechet import FeatureStats
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
 from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
 from ganmetrics.reference_store import is_reference, resolve_reference_path

@@ -37,7 +37,7 @@ from torch.utils.data import Dataset, Subset
 
 from ganmetrics.features.extract import Extraction, extract_features
 from ganmetrics.io.images import open_images
-from ganmetrics.metrics.frechet import FeatureStats
+from ganmetrics.metrics.statistics import FeatureStats
 
 T = TypeVar("T")
 

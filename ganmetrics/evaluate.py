@@ -44,16 +44,17 @@ from ganmetrics.distributed import (
     resolve_sync,
 )
 from ganmetrics.features.extract import EXTRACTOR
-from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
-from ganmetrics.features.resize import preprocess
+from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.protocols import preprocess
 from ganmetrics.inputs import InputLoader, is_image_source
 from ganmetrics.io.features_file import load_features, save_features
 from ganmetrics.io.images import list_image_files
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats, save_stats
-from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
+from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
 from ganmetrics.numerics import exact_float32
 from ganmetrics.provenance import COMPARED_FIELDS, check_comparable

@@ -18,10 +18,11 @@ import torch
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import extract_features_distributed
 from ganmetrics.features.extract import EXTRACTOR
-from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
-from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
+from ganmetrics.metrics.frechet import FrechetReference
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.reference_store import resolve_reference_path
 
 

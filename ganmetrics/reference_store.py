@@ -35,15 +35,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganmetrics import __version__
+from ganmetrics._version import __version__
 from ganmetrics.features.extract import extract_features
-from ganmetrics.features.inception import load_fid_inception
+from ganmetrics.features.extractors.inception import load_fid_inception
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.features.weights import sha256_file
 from ganmetrics.io.atomic import atomic_write
 from ganmetrics.io.features_file import load_features, save_features
 from ganmetrics.io.stats_file import load_stats, save_stats
-from ganmetrics.metrics.frechet import FeatureStats
+from ganmetrics.metrics.statistics import FeatureStats
 
 REFERENCE_PREFIX = "ref:"
 REFERENCE_DIR_ENV = "GANMETRICS_REFERENCE_DIR"

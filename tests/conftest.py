@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ganmetrics.features.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.features.weights import CACHE_ENV, WEIGHTS_ENV
 

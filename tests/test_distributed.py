@@ -30,7 +30,7 @@ from ganmetrics.distributed import (
 )
 from ganmetrics.evaluate import Evaluator, evaluate_generator
 from ganmetrics.features.extract import extract_features
-from ganmetrics.metrics.frechet import FeatureStats
+from ganmetrics.metrics.statistics import FeatureStats
 
 WORLD = 2
 RAW_METRICS = ["fid", "kid", "mmd", "sinkhorn", "emd", "is"]

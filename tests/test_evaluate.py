@@ -16,10 +16,12 @@ import torch
 
 import ganmetrics.evaluate as evaluate_module
 from ganmetrics.evaluate import KID, Evaluator, ImageFeatures, evaluate_generator
-from ganmetrics.features.resize import preprocess
-from ganmetrics.metrics.frechet import FeatureStats, fid_from_features
+from ganmetrics.features.protocols import preprocess
+from ganmetrics.io.stats_file import save_stats
+from ganmetrics.metrics.frechet import fid_from_features
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
 from ganmetrics.provenance import ProvenanceMismatchError
 
@@ -246,7 +248,7 @@ def test_float_minus_one_to_one_equals_uint8(is_evaluator: Evaluator, fid_weight
 def _stats_file(path: Path, resize: str, extractor: str, sha256: str, dims: int = 2048) -> Path:
     rows = torch.randn(dims + 1, dims, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     metadata = {"extractor": extractor, "weights_sha256": sha256, "resize": resize}
-    return FeatureStats.from_features(rows).save(path, metadata)
+    return save_stats(path, FeatureStats.from_features(rows), metadata)
 
 
 def test_reference_with_other_resize_refused_naming_both_sides(tmp_path: Path, fid_weights: Path) -> None:

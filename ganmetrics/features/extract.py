@@ -1,6 +1,6 @@
 """Images -> FID Inception features: the DataLoader pipeline that feeds the network.
 
-Each image is decoded and preprocessed on its own (a batch of one through ``resize.preprocess``) inside the
+Each image is decoded and preprocessed on its own (a batch of one through ``protocols.preprocess``) inside the
 DataLoader workers, so folders of mixed sizes work and resizing overlaps with the network; bilinear resizing
 of one image equals resizing it within a batch, so this changes no number. The resize runs on one CPU thread
 wherever it runs (the workers have one; with ``num_workers=0`` it is forced), because torch's CPU resize
@@ -39,14 +39,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ganmetrics import __version__
+from ganmetrics._version import __version__
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.features.inception import FIDInceptionV3, fold_batchnorm, load_fid_inception
-from ganmetrics.features.resize import RESIZE_MODES, preprocess
+from ganmetrics.features.extractors import ExtractorSpec, get_extractor, load_extractor
+from ganmetrics.features.extractors.inception import INCEPTION, fold_batchnorm
+from ganmetrics.features.protocols import get_protocol
 from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, open_images
 from ganmetrics.numerics import exact_float32
 
-EXTRACTOR = "fid-inception-v3"
+# The FID Inception network's id in result metadata (``fid-inception-v3/<output>``).
+EXTRACTOR = INCEPTION.provenance_id
 # Numeric modes of the network: the autocast dtype (None: float32 throughout, TF32 off). "fp32" is the reference
 # computation; "fp32-fast" folds BatchNorm into the convolutions and runs channels-last (float32 still, rounded
 # differently); bf16/fp16 autocast. Only "fp32" reproduces the peers' features bit for bit.
@@ -60,7 +62,8 @@ class Extraction:
     """Features of a set of images and how they were made.
 
     ``features[output]`` is a float32 (n, dim) array per requested output, rows in input order (skipped files
-    left out). ``metadata`` holds: ``extractor`` ({output: "fid-inception-v3/<output>"}), ``outputs``,
+    left out). ``metadata`` holds: ``extractor`` ({output: "<extractor id>/<output>"}, e.g.
+    "fid-inception-v3/pool3"), ``outputs``,
     ``weights_sha256`` (None when a model was passed in), ``resize``, ``n``, ``image_sizes`` (sorted
     ``[width, height, count]`` of the decoded images), ``skipped`` (names of skipped unreadable files),
     ``precision``, ``device``, ``ganmetrics_version``, ``torch_version``.
@@ -86,16 +89,16 @@ def _one_thread() -> Iterator[None]:
 
 
 class _NetworkInputs(Dataset):
-    """Item ``i`` of ``images`` as ``(i, network input (3, 299, 299), (width, height))``; None if skipped.
+    """Item ``i`` of ``images`` as ``(i, network input (3, S, S), (width, height))``; None if skipped.
 
     A bad item (unreadable file, wrong shape or range) is returned as its ``ValueError``/``TypeError``, not
     raised, and ``extract_features`` raises it in the main process: raised in a worker, DataLoader would wrap
     its message in worker traceback text and leave the workers to a slow (10 s) shutdown.
     """
 
-    def __init__(self, images: Dataset | torch.Tensor, resize: str, names: Sequence[str] | None):
+    def __init__(self, images: Dataset | torch.Tensor, protocol: str, names: Sequence[str] | None):
         self.images = images
-        self.resize = resize
+        self.apply = get_protocol(protocol).apply
         self.names = names
 
     def __len__(self) -> int:
@@ -111,7 +114,7 @@ class _NetworkInputs(Dataset):
                 return None
             image = as_image_tensor(item, self.name(index))
             with _one_thread():
-                x = preprocess(image.unsqueeze(0), self.resize)[0]
+                x = self.apply(image.unsqueeze(0))[0]
         except (ValueError, TypeError) as exc:
             return exc
         return index, x, (image.shape[-1], image.shape[-2])
@@ -123,8 +126,12 @@ def _collate(batch: list[Any]) -> tuple[list[Exception], Any]:
     return failures, collate_skipping_bad([item for item in batch if not isinstance(item, Exception)])
 
 
-def _resolve_device(device: str | torch.device | None, model: FIDInceptionV3 | None) -> torch.device:
-    """Return the device to run on; raise ValueError when CUDA is asked for but unavailable."""
+def resolve_device(device: str | torch.device | None, model: torch.nn.Module | None = None) -> torch.device:
+    """Return the device to run on: the one asked for, else the model's, else CUDA when available, else the CPU.
+
+    The one device choice of the package (``None`` and ``"auto"`` choose). Raises ``ValueError`` when CUDA is
+    asked for but unavailable, or ``device`` differs from the given model's.
+    """
     if device is None or device == "auto":
         if model is not None:
             return next(model.parameters()).device
@@ -140,24 +147,24 @@ def _resolve_device(device: str | torch.device | None, model: FIDInceptionV3 | N
     return resolved
 
 
-def _check_options(resize: str, outputs: Sequence[str], batch_size: int, num_workers: int | None,
-                   precision: str) -> None:
+def _check_options(spec: ExtractorSpec, resize: str, outputs: Sequence[str], batch_size: int,
+                   num_workers: int | None, precision: str) -> None:
     """Raise ValueError naming the first bad option."""
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize: unknown mode {resize!r}; choose from {', '.join(RESIZE_MODES)}")
+    if resize not in spec.protocols:
+        raise ValueError(f"resize: unknown mode {resize!r}; choose from {', '.join(spec.protocols)}")
     if isinstance(outputs, str) or not outputs:
         raise ValueError(f"outputs: expected a non-empty sequence of names, got {outputs!r}")
-    unknown = [o for o in outputs if o not in FIDInceptionV3.OUTPUTS]
+    unknown = [o for o in outputs if o not in spec.outputs]
     if unknown or len(set(outputs)) != len(outputs):
-        raise ValueError(
-            f"outputs: expected distinct names from {', '.join(FIDInceptionV3.OUTPUTS)}, got {list(outputs)}"
-        )
+        raise ValueError(f"outputs: expected distinct names from {', '.join(spec.outputs)}, got {list(outputs)}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
         raise ValueError(f"num_workers: expected a non-negative integer or None, got {num_workers!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision in _FOLDED_CHANNELS_LAST and spec.family != "inception":
+        raise ValueError(f"precision: {precision!r} folds the FID Inception's BatchNorm; {spec.name} has no such mode")
 
 
 def _describe(source: Any) -> str:
@@ -167,11 +174,12 @@ def _describe(source: Any) -> str:
 def extract_features(
     source: str | os.PathLike | torch.Tensor | Dataset,
     *,
-    model: FIDInceptionV3 | None = None,
+    extractor: str = INCEPTION.name,
+    model: torch.nn.Module | None = None,
     weights: str | Path | None = None,
-    resize: str = DEFAULTS["resize"],
-    outputs: Sequence[str] = ("pool3",),
-    batch_size: int = DEFAULTS["batch_size"],
+    resize: str | None = None,
+    outputs: Sequence[str] | None = None,
+    batch_size: int | None = None,
     num_workers: int | None = DEFAULTS["num_workers"],
     device: str | torch.device | None = None,
     precision: str = DEFAULTS["precision"],
@@ -181,7 +189,7 @@ def extract_features(
 ) -> Extraction:
     """Return the FID Inception features of every image of ``source``, in input order, with their metadata.
 
-    Each image is decoded to RGB (``ganmetrics.io.images``), preprocessed on its own by ``resize.preprocess``
+    Each image is decoded to RGB (``ganmetrics.io.images``), preprocessed on its own by ``protocols.preprocess``
     in the DataLoader workers, batched, and run through the network under ``torch.inference_mode``.
 
     Parameters
@@ -190,16 +198,20 @@ def extract_features(
         A folder of image files (sorted by name; subfolders with ``recursive=True``), a ``.zip`` of images, a
         uint8 (N, 3, H, W) tensor in [0, 255] or float tensor in [0, 1], or a torch Dataset of such (3, H, W)
         images, ``(image, label)`` tuples or PIL images (an item of None counts as skipped).
+    extractor
+        A name of ``ganmetrics.features.extractors.EXTRACTORS`` (default ``"inception"``, the FID Inception v3).
     model, weights
-        The network to use (``FIDInceptionV3`` in eval mode), or the weight file ``load_fid_inception`` loads
+        The network to use (the extractor's module in eval mode), or the weight file ``load_extractor`` loads
         (its default resolution when None). Not both.
     resize
-        One of ``resize.RESIZE_MODES``, recorded in the metadata.
+        The preprocessing protocol, one of the extractor's ``protocols`` (None: its first), recorded in the
+        metadata as ``resize``.
     outputs
-        Names from ``FIDInceptionV3.OUTPUTS``, e.g. ``("pool3", "logits_unbiased")`` for FID and IS at once.
+        Names of the extractor's ``outputs`` (None: its first), e.g. ``("pool3", "logits_unbiased")`` for FID
+        and IS at once.
     batch_size, num_workers
-        Images per network batch; DataLoader worker processes (None: ``min(os.cpu_count(), 8)``; 0 decodes in
-        this process). A tensor on a GPU is read in this process.
+        Images per network batch (None: the extractor's default); DataLoader worker processes (None:
+        ``min(os.cpu_count(), 8)``; 0 decodes in this process). A tensor on a GPU is read in this process.
     device
         None or "auto": the model's device if one is passed, else CUDA when available, else the CPU.
     precision
@@ -215,7 +227,11 @@ def extract_features(
     asked for but unavailable, fewer than 2 images (also after skipping); ``UnreadableImageError`` (a
     ValueError) naming a bad file; plus what ``io.images.open_images`` and ``load_fid_inception`` raise.
     """
-    _check_options(resize, outputs, batch_size, num_workers, precision)
+    spec = get_extractor(extractor)
+    resize = spec.default_protocol if resize is None else resize
+    outputs = (spec.default_output,) if outputs is None else outputs
+    batch_size = spec.default_batch_size if batch_size is None else batch_size
+    _check_options(spec, resize, outputs, batch_size, num_workers, precision)
     if model is not None and weights is not None:
         raise ValueError("model, weights: pass a model or a weights file, not both")
     if model is not None and model.training:
@@ -223,10 +239,10 @@ def extract_features(
     images = open_images(source, recursive=recursive, skip_bad=skip_bad)
     if len(images) < 2:
         raise ValueError(f"source: {_describe(source)} holds {len(images)} image(s); at least 2 are needed")
-    run_device = _resolve_device(device, model)
+    run_device = resolve_device(device, model)
     weights_sha256 = None
     if model is None:
-        model, weights_sha256 = load_fid_inception(weights, run_device)
+        model, weights_sha256 = load_extractor(spec, weights, run_device, progress=progress)
 
     inputs = _NetworkInputs(images, resize, getattr(images, "names", None))
     in_this_process = isinstance(images, torch.Tensor) and images.device.type != "cpu"
@@ -279,7 +295,7 @@ def extract_features(
         )
     features = {name: np.concatenate(rows[name], axis=0) for name in outputs}
     metadata = {
-        "extractor": {name: f"{EXTRACTOR}/{name}" for name in outputs},
+        "extractor": {name: spec.extractor_id(name) for name in outputs},
         "outputs": list(outputs),
         "weights_sha256": weights_sha256,
         "resize": resize,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganmetrics.features.inception import FIDInceptionV3
+from ganmetrics.features.extractors.inception import FIDInceptionV3
 
 _CALIBRATION_IMAGES = 4
 _LOGIT_STD = 2.0

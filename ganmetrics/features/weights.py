@@ -1,17 +1,19 @@
-"""Finding, downloading, verifying and caching the FID Inception weight file.
+"""Finding, downloading, verifying and caching weight files, for every feature extractor.
 
 Resolution order (first match wins):
 
 1. the explicit ``weights`` path (the CLI's ``--weights FILE``);
-2. the environment variable ``GANMETRICS_INCEPTION_WEIGHTS``;
-3. the cache: ``$GANMETRICS_CACHE`` (default ``~/.cache/ganmetrics``) holding the file named as the URL's last
-   path component (``pt_inception-2015-12-05-6726825d.pth`` for the FID weights);
-4. a download from the URL (pytorch-fid's release file by default), verified before it is used.
+2. the extractor's environment variable (``GANMETRICS_INCEPTION_WEIGHTS`` for the FID Inception);
+3. the cache: ``$GANMETRICS_CACHE`` (default ``~/.cache/ganmetrics``) holding the file under its name
+   (``pt_inception-2015-12-05-6726825d.pth`` for the FID weights; by default the URL's last path component);
+4. a download from the release URL, verified before it is used.
 
-Verification follows torch.hub's convention: the file name ends ``-<hex>.<ext>`` and the SHA-256 digest of
-the content must start with ``<hex>``. The download goes to a temporary file in the cache directory that is
-renamed into place (``os.replace``) only once complete and verified, so an interrupted or corrupted transfer
-never leaves a partial file behind.
+Verification: the SHA-256 digest of the content must start with the published digest (or prefix). When none is
+given, torch.hub's convention applies: the file name ends ``-<hex>.<ext>`` and the digest starts with ``<hex>``.
+The download goes to a temporary file in the cache directory that is renamed into place (``os.replace``) only
+once complete and verified, so an interrupted or corrupted transfer never leaves a partial file behind.
+``read_state_dict`` loads a file as tensors only (no pickled code); ``check_state_dict`` compares its keys and
+shapes with an architecture's. The extractor registry (``ganmetrics.features.extractors``) calls these.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import torch
 from tqdm import tqdm
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -63,7 +66,11 @@ def resolve_weights(
     *,
     download: bool = True,
     progress: bool = True,
-    url: str = FID_WEIGHTS_URL,
+    url: str | None = FID_WEIGHTS_URL,
+    file_name: str | None = None,
+    sha256: str | None = None,
+    env_var: str = WEIGHTS_ENV,
+    label: str = "FID Inception",
 ) -> Path:
     """Return the path of the weight file, downloading and verifying it into the cache if needed.
 
@@ -76,31 +83,61 @@ def resolve_weights(
     progress
         Show a tqdm progress bar on stderr while downloading.
     url
-        Where to download from; its last path component names the cached file and carries the SHA-256 prefix.
+        Where to download from (None: nowhere, the user must supply the file).
+    file_name
+        The file's name in the cache directory (default: the last path component of ``url``).
+    sha256
+        The published SHA-256 digest or its prefix (default: the ``-<hex>.`` in the file name).
+    env_var
+        The environment variable that may name the file.
+    label
+        The weights' name in error messages.
 
     Raises ``WeightsNotFoundError`` naming the missing explicit or environment path, or, when nothing is
-    found and the download is off or fails (network error, truncated transfer, wrong SHA-256), saying where to
-    put the file and which flag or variable to set. ``ValueError`` when ``url``'s file name carries no hash
-    prefix.
+    found and the download is off, impossible or fails (network error, truncated transfer, wrong SHA-256), saying
+    where to put the file and which flag or variable to set. ``ValueError`` when neither ``file_name`` nor
+    ``url`` names the file, or a download has no digest to be verified against.
     """
     if weights is not None:
         return _existing(Path(weights), "weights")
-    if os.environ.get(WEIGHTS_ENV):
-        return _existing(Path(os.environ[WEIGHTS_ENV]), f"environment variable {WEIGHTS_ENV}")
-    name = Path(urlparse(url).path).name
-    match = _HASH_IN_NAME.search(name)
-    if match is None:
-        raise ValueError(f"url: file name {name!r} has no '-<sha256 prefix>.' to verify the download against")
+    if os.environ.get(env_var):
+        return _existing(Path(os.environ[env_var]), f"environment variable {env_var}")
+    name = file_name or (Path(urlparse(url).path).name if url else None)
+    if not name:
+        raise ValueError("file_name, url: one of them must name the weight file")
     target = cache_dir() / name
     if target.is_file():
         return target
+    if url is None:
+        raise WeightsNotFoundError(_how_to_provide(target, "they are not published for download", env_var, label))
+    if sha256 is None:
+        match = _HASH_IN_NAME.search(name)
+        if match is None:
+            raise ValueError(f"url: file name {name!r} has no '-<sha256 prefix>.' to verify the download against")
+        sha256 = match.group(1)
     if not download:
-        raise WeightsNotFoundError(_how_to_provide(target, "downloading is disabled"))
+        raise WeightsNotFoundError(_how_to_provide(target, "downloading is disabled", env_var, label))
     try:
-        _download_verified(url, target, match.group(1), progress)
+        _download_verified(url, target, sha256, progress)
     except (OSError, ValueError) as exc:
-        raise WeightsNotFoundError(_how_to_provide(target, f"download from {url} failed: {exc}")) from exc
+        raise WeightsNotFoundError(
+            _how_to_provide(target, f"download from {url} failed: {exc}", env_var, label)
+        ) from exc
     return target
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Return the state dict stored in ``path`` (tensors only, no pickled code), loaded on the CPU.
+
+    Raises ``ValueError`` naming the file when it cannot be read as a PyTorch weights file or is not a dict.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({exc})") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
+    return state
 
 
 def _existing(path: Path, source: str) -> Path:
@@ -111,11 +148,11 @@ def _existing(path: Path, source: str) -> Path:
     return path
 
 
-def _how_to_provide(target: Path, reason: str) -> str:
+def _how_to_provide(target: Path, reason: str, env_var: str, label: str) -> str:
     """Return the message telling the user the three ways to supply the weights."""
     return (
-        f"FID Inception weights not found ({reason}). Put the file at {target}, "
-        f"or pass --weights FILE (weights=FILE in Python), or set {WEIGHTS_ENV}=FILE."
+        f"{label} weights not found ({reason}). Put the file at {target}, "
+        f"or pass --weights FILE (weights=FILE in Python), or set {env_var}=FILE."
     )
 
 

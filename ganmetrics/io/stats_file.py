@@ -16,18 +16,35 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import torch
 
-from ganmetrics import __version__
+from ganmetrics._version import __version__
 from ganmetrics.io.atomic import atomic_write
-from ganmetrics.metrics.frechet import FeatureStats
+
+
+class Moments(Protocol):
+    """What :func:`save_stats` writes: a mean (d,), a covariance (d, d) with ddof = 1, the sample count ``n`` and
+    ``dims`` (``ganmetrics.metrics.statistics.FeatureStats`` is one)."""
+
+    @property
+    def mu(self) -> torch.Tensor: ...
+
+    @property
+    def sigma(self) -> torch.Tensor: ...
+
+    n: int
+    dims: int
 
 
 @dataclass
 class LoadedStats:
-    """Statistics read from a file: mean, covariance, sample count (None when the file has none), metadata."""
+    """Statistics read from a file: mean, covariance, sample count (None when the file has none), metadata.
+
+    ``FeatureStats.from_moments(loaded.mu, loaded.sigma, loaded.n)`` makes them mergeable statistics again.
+    """
 
     path: Path
     mu: np.ndarray
@@ -35,19 +52,18 @@ class LoadedStats:
     n: int | None
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def stats(self) -> FeatureStats:
-        """The statistics as a mergeable :class:`FeatureStats` (needs the sample count ``n``)."""
-        if self.n is None:
-            raise ValueError(f"{self.path}: holds no sample count 'n', so the statistics cannot be merged")
-        return FeatureStats.from_moments(self.mu, self.sigma, self.n)
 
-
-def save_stats(path: str | Path, stats: FeatureStats, metadata: dict[str, Any]) -> Path:
+def save_stats(path: str | Path, stats: Moments, metadata: dict[str, Any]) -> Path:
     """Write ``mu``, ``sigma`` (float64), ``n`` and ``metadata`` (JSON) to the npz ``path`` atomically."""
     target = Path(path)
-    record = {"ganmetrics_version": __version__, **metadata, "n": stats.n, "dims": stats.dims, "dtype": "float64",
-              "ddof": 1}
+    record = {
+        "ganmetrics_version": __version__,
+        **metadata,
+        "n": stats.n,
+        "dims": stats.dims,
+        "dtype": "float64",
+        "ddof": 1,
+    }
     with atomic_write(target) as handle:
         np.savez(
             handle,

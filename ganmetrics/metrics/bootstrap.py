@@ -21,8 +21,9 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
-from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
+from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.statistics import FeatureStats
 
 RESAMPLE_MODES = ("both", "fake")
 

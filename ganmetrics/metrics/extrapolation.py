@@ -17,8 +17,9 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int
-from ganmetrics.metrics.frechet import FeatureStats, FrechetReference
+from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.inception_score import inception_score
+from ganmetrics.metrics.statistics import FeatureStats
 
 
 @dataclass(frozen=True)

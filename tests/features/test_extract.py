@@ -22,8 +22,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ganmetrics.features.extract import Extraction, extract_features
-from ganmetrics.features.inception import FIDInceptionV3
-from ganmetrics.features.resize import preprocess
+from ganmetrics.features.extractors.inception import FIDInceptionV3
+from ganmetrics.features.protocols import preprocess
 from ganmetrics.features.weights import FID_WEIGHTS_NAME
 from ganmetrics.io.images import UnreadableImageError
 from ganmetrics.numerics import exact_float32

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from weights_server import FileServer
 
 from ganmetrics.features import weights
 from ganmetrics.features.weights import (
@@ -23,50 +20,6 @@ from ganmetrics.features.weights import (
 )
 
 PAYLOAD = bytes(range(256)) * 4099  # ~1 MB: more than one read chunk
-
-
-@dataclass
-class FileServer:
-    """A local HTTP server: ``routes`` maps a path to (body, declared length); ``requests`` logs paths."""
-
-    base_url: str
-    routes: dict[str, tuple[bytes, int]] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
-
-    def serve(self, name: str, body: bytes, declared_length: int | None = None) -> str:
-        """Serve ``body`` at ``/name`` (declaring ``declared_length`` bytes if given); return its URL."""
-        self.routes["/" + name] = (body, len(body) if declared_length is None else declared_length)
-        return f"{self.base_url}/{name}"
-
-
-@pytest.fixture
-def server() -> Iterator[FileServer]:
-    state = FileServer(base_url="")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            state.requests.append(self.path)
-            if self.path not in state.routes:
-                self.send_error(404)
-                return
-            body, declared = state.routes[self.path]
-            self.send_response(200)
-            self.send_header("Content-Length", str(declared))
-            self.end_headers()
-            self.wfile.write(body)  # then the connection closes (HTTP/1.0), short of ``declared`` if larger
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    # A short poll interval only makes shutdown() return quickly at teardown.
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def _named_with_hash(body: bytes, stem: str = "weights") -> str:

@@ -36,10 +36,11 @@ import pytest
 import torch
 
 from ganmetrics.features.extract import extract_features
-from ganmetrics.features.inception import FIDInceptionV3
-from ganmetrics.metrics.frechet import FeatureStats, fid_from_features
+from ganmetrics.features.extractors.inception import FIDInceptionV3
+from ganmetrics.metrics.frechet import fid_from_features
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import emd, sinkhorn_distance
 from ganmetrics.reference_store import synthetic_images
 

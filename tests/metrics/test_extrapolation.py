@@ -9,8 +9,8 @@ import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 
 from ganmetrics.metrics.extrapolation import ExtrapolationResult, fid_infinity, is_infinity, subsample_sizes
-from ganmetrics.metrics.frechet import FeatureStats
 from ganmetrics.metrics.inception_score import inception_score
+from ganmetrics.metrics.statistics import FeatureStats
 
 
 @pytest.fixture(scope="module")

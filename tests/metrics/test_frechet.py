@@ -16,14 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytorch_fid.fid_score import calculate_frechet_distance
 
-from ganmetrics.metrics import frechet
+from ganmetrics.metrics import _psd, frechet
 from ganmetrics.metrics.frechet import (
-    FeatureStats,
     FrechetReference,
     NegativeEigenvalueWarning,
     fid_from_features,
     frechet_distance,
 )
+from ganmetrics.metrics.statistics import FeatureStats
 
 
 def _gaussian_features(rng: np.random.Generator, n: int, d: int, shift: float = 0.0, scale: float = 1.0):
@@ -148,7 +148,7 @@ def test_pivoted_cholesky_factor_reproduces_psd_matrix_with_its_rank(rank: int) 
     rng = np.random.default_rng(20 + rank)
     b = rng.standard_normal((40, rank))
     sigma = torch.from_numpy(b @ b.T)
-    a = frechet._pivoted_cholesky(sigma)
+    a = _psd.pivoted_cholesky(sigma)
     assert a is not None and a.shape == (40, rank)
     assert torch.allclose(a @ a.T, sigma, rtol=0, atol=1e-13 * float(sigma.diagonal().max()))
 
@@ -157,7 +157,7 @@ def test_pivoted_cholesky_refuses_indefinite_matrix_whose_dropped_diagonal_is_ze
     # [[1,0,0],[0,0,1],[0,1,0]] has eigenvalues {1, 1, -1}: after the first pivot every remaining diagonal entry
     # is 0, so only the check of the dropped Schur complement can see the -1.
     sigma = torch.tensor([[1.0, 0, 0], [0, 0, 1.0], [0, 1.0, 0]], dtype=torch.float64)
-    assert frechet._pivoted_cholesky(sigma) is None
+    assert _psd.pivoted_cholesky(sigma) is None
     with pytest.raises(ValueError, match="sigma1: is not positive semi-definite"):
         frechet_distance(np.zeros(3), sigma.numpy(), np.zeros(3), np.eye(3))
 
@@ -184,7 +184,7 @@ def test_torch_linalg_route_for_other_devices_equals_lapack_route(n: int, monkey
     m1, s1 = _moments(_gaussian_features(rng, n, 48))
     m2, s2 = _moments(_gaussian_features(rng, n, 48, shift=0.1, scale=1.2))
     lapack = frechet_distance(m1, s1, m2, s2)
-    monkeypatch.setattr(frechet, "_LAPACK_DEVICES", ())
+    monkeypatch.setattr(_psd, "LAPACK_DEVICES", ())
     assert frechet_distance(m1, s1, m2, s2) == pytest.approx(lapack, rel=1e-10)
 
 
@@ -316,21 +316,3 @@ def test_bad_input_feature_stats_too_few_samples_for_sigma() -> None:
     stats = FeatureStats(3).update(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="FeatureStats: needs at least 2 samples, has 1"):
         _ = stats.sigma
-
-
-def test_feature_stats_save_load_roundtrip_and_merge(tmp_path) -> None:
-    # Saved statistics reload bit for bit (float64 npz) and stay mergeable: loading two halves and merging them
-    # equals the statistics of the whole (Chan update, 1e-12 relative).
-    rng = np.random.default_rng(10)
-    x = rng.standard_normal((80, 4)) + 5
-    first = FeatureStats(4).update(x[:30])
-    first.save(tmp_path / "a.npz", {"resize": "pytorch-fid"})
-    FeatureStats(4).update(x[30:]).save(tmp_path / "b.npz")
-    a, b = FeatureStats.load(tmp_path / "a.npz"), FeatureStats.load(tmp_path / "b.npz")
-    np.testing.assert_array_equal(a.mu.numpy(), first.mu.numpy())
-    np.testing.assert_array_equal(a.sigma.numpy(), first.sigma.numpy())
-    merged = a.merge(b)
-    assert merged.n == 80
-    np.testing.assert_allclose(merged.sigma.numpy(), np.cov(x, rowvar=False), rtol=1e-12, atol=1e-13)
-    with np.load(tmp_path / "a.npz") as data:
-        assert set(data.files) >= {"mu", "sigma", "n", "metadata"}

@@ -14,7 +14,7 @@ from reference_cli import run, run_json
 
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
-from ganmetrics.metrics.frechet import FeatureStats
+from ganmetrics.metrics.statistics import FeatureStats
 
 _MADE_LIKE = {"extractor": "fid-inception-v3/pool3", "weights_sha256": "a" * 64, "resize": "pytorch-fid",
               "precision": "fp32"}

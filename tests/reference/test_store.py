@@ -17,7 +17,7 @@ from pytorch_fid.fid_score import calculate_frechet_distance
 from reference_cli import run, run_json
 
 from ganmetrics.features.extract import extract_features
-from ganmetrics.features.inception import FIDInceptionV3
+from ganmetrics.features.extractors.inception import FIDInceptionV3
 from ganmetrics.io.features_file import load_features
 from ganmetrics.io.stats_file import load_stats
 from ganmetrics.reference_store import (

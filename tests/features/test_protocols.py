@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from cleanfid.resize import make_resizer
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-from ganmetrics.features.resize import RESIZE_MODES, preprocess
+from ganmetrics.features.protocols import RESIZE_MODES, preprocess
 
 # Sizes covering downsampling, upsampling, the identity (299), non-square and degenerate (1-pixel) inputs.
 SIZES = [(32, 32), (64, 48), (299, 299), (512, 400), (1, 7)]

@@ -1,8 +1,10 @@
-"""The resize modes: how an image becomes the 299x299 input of the FID Inception network.
+"""The preprocessing protocols: how an image becomes the input of a feature network, one per peer reproduced.
 
-Each mode is the WHOLE input transform (resize and scaling to the network's range), so that naming the mode in
-a result's metadata says exactly what the network saw. The three modes reproduce three reference
-implementations, whose FIDs differ by more than the differences between good models:
+Each protocol is the WHOLE input transform (resize and scaling to the network's range), so that naming it in a
+result's metadata (``resize``) says exactly what the network saw. ``PROTOCOLS`` maps a name to a
+:class:`Protocol`; an extractor spec lists the protocols it accepts (``ExtractorSpec.protocols``). The three
+protocols of the FID Inception network (299x299) reproduce three reference implementations, whose FIDs differ by
+more than the differences between good models:
 
 ``"pytorch-fid"`` (default)
     pytorch-fid's ``InceptionV3(resize_input=True, normalize_input=True)``: values in [0, 1],
@@ -20,6 +22,9 @@ implementations, whose FIDs differ by more than the differences between good mod
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,41 +32,82 @@ from PIL import Image
 
 from ganmetrics.defaults import DEFAULTS
 
-RESIZE_MODES = ("pytorch-fid", "tf", "clean")
-
 INCEPTION_SIZE = 299
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """A named preprocessing: ``apply`` maps (N, 3, H, W) images (uint8 in [0, 255] or float in [0, 1]) to the
+    float32 (N, 3, input_size, input_size) network input; ``reproduces`` names the implementation it matches."""
+
+    name: str
+    input_size: int
+    apply: Callable[[torch.Tensor], torch.Tensor]
+    reproduces: str
+
+
+def _pytorch_fid(images: torch.Tensor) -> torch.Tensor:
+    """pytorch-fid: [0, 1], bilinear resize without antialiasing, then ``2x - 1``."""
+    unit = _as_unit_float32(images)
+    resized = F.interpolate(unit, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
+    return 2 * resized - 1
+
+
+def _scaled_255(images: torch.Tensor) -> torch.Tensor:
+    """Return validated images as float32 in [0, 255] (uint8 as is, floats times 255, without rounding)."""
+    unit = _as_unit_float32(images)
+    return images.to(torch.float32) if images.dtype == torch.uint8 else unit * 255
+
+
+def _tf(images: torch.Tensor) -> torch.Tensor:
+    """The TensorFlow FID graph: [0, 255], TF1 bilinear resize, then ``(x - 128) / 128``."""
+    return (resize_like_tensorflow1(_scaled_255(images), INCEPTION_SIZE) - 128) / 128
+
+
+def _clean(images: torch.Tensor) -> torch.Tensor:
+    """clean-fid: [0, 255], PIL antialiased bicubic per channel, clipped, then ``(x - 128) / 128``."""
+    return (resize_like_clean_fid(_scaled_255(images), INCEPTION_SIZE) - 128) / 128
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    protocol.name: protocol
+    for protocol in (
+        Protocol("pytorch-fid", INCEPTION_SIZE, _pytorch_fid, "pytorch-fid InceptionV3(resize_input, normalize_input)"),
+        Protocol("tf", INCEPTION_SIZE, _tf, "TensorFlow FID graph, as torch-fidelity's feature_extractor_inceptionv3"),
+        Protocol("clean", INCEPTION_SIZE, _clean, "clean-fid make_resizer('PIL', False, 'bicubic', (299, 299))"),
+    )
+}
+# The protocol names of the FID Inception network, in PROTOCOLS order (the CLI's --resize choices).
+RESIZE_MODES = tuple(PROTOCOLS)
+
+
+def get_protocol(name: str) -> Protocol:
+    """Return the protocol called ``name``; raises ``ValueError`` listing the valid names when there is none."""
+    if name not in PROTOCOLS:
+        raise ValueError(f"protocol: unknown {name!r}; valid protocols are {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
 def preprocess(images: torch.Tensor, mode: str = DEFAULTS["resize"]) -> torch.Tensor:
-    """Return the float32 (N, 3, 299, 299) network input for a batch of images, per resize ``mode``.
+    """Return the float32 (N, 3, S, S) network input for a batch of images, per protocol ``mode``.
 
     Parameters
     ----------
     images
         (N, 3, H, W) tensor on any device: ``uint8`` in [0, 255], or floating point in [0, 1] (a float image
-        is scaled by 255 for the "tf" and "clean" modes, without rounding).
+        is scaled by 255 for the "tf" and "clean" protocols, without rounding).
     mode
-        One of ``RESIZE_MODES`` (default ``"pytorch-fid"``); see the module docstring for each transform.
+        A name of ``PROTOCOLS`` (default ``"pytorch-fid"``); see the module docstring for each transform.
 
-    Returns a tensor on the input's device (the "clean" mode resizes on the CPU and moves the result back).
+    Returns a tensor on the input's device (the "clean" protocol resizes on the CPU and moves the result back).
 
     Raises ``TypeError`` when ``images`` is not a tensor or has a dtype other than uint8/floating point,
-    ``ValueError`` for an unknown mode, a shape other than (N, 3, H, W), or float values outside [0, 1]
+    ``ValueError`` for an unknown protocol, a shape other than (N, 3, H, W), or float values outside [0, 1]
     (or NaN).
     """
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"mode: unknown resize mode {mode!r}; valid modes are {', '.join(RESIZE_MODES)}")
-    unit = _as_unit_float32(images)
-    if mode == "pytorch-fid":
-        size = (INCEPTION_SIZE, INCEPTION_SIZE)
-        resized = F.interpolate(unit, size=size, mode="bilinear", align_corners=False)
-        return 2 * resized - 1
-    scaled = images.to(torch.float32) if images.dtype == torch.uint8 else unit * 255
-    if mode == "tf":
-        resized = resize_like_tensorflow1(scaled, INCEPTION_SIZE)
-    else:
-        resized = resize_like_clean_fid(scaled, INCEPTION_SIZE)
-    return (resized - 128) / 128
+    if mode not in PROTOCOLS:
+        raise ValueError(f"mode: unknown resize mode {mode!r}; valid modes are {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[mode].apply(images)
 
 
 def resize_like_tensorflow1(x: torch.Tensor, size: int) -> torch.Tensor:

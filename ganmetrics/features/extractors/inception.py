@@ -9,13 +9,14 @@ patches that reproduce the TensorFlow graph:
 * the pool branch of Mixed_7c (second InceptionE) uses a max pool, as the released graph does.
 
 The module's ``state_dict`` keys are exactly those of pytorch-fid's model, so its release file
-``pt_inception-2015-12-05-6726825d.pth`` loads as is. pytorch-fid is not needed at run time.
+``pt_inception-2015-12-05-6726825d.pth`` loads as is. pytorch-fid is not needed at run time. ``INCEPTION`` is its
+spec in the extractor registry (name ``"inception"``; result metadata records ``fid-inception-v3/<output>``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +24,16 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import inception as tv
 
-from ganmetrics.features.weights import resolve_weights, sha256_file
+from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
+from ganmetrics.features.protocols import PROTOCOLS
+from ganmetrics.features.weights import (
+    FID_WEIGHTS_NAME,
+    FID_WEIGHTS_URL,
+    WEIGHTS_ENV,
+    read_state_dict,
+    resolve_weights,
+    sha256_file,
+)
 
 Pool = Callable[[torch.Tensor], torch.Tensor]
 
@@ -135,7 +145,7 @@ class FIDInceptionV3(nn.Module):
         """Return ``{name: (N, DIMS[name]) tensor}`` for each requested output name, in the order requested.
 
         ``x`` is the (N, 3, 299, 299) floating point network input, already preprocessed to about [-1, 1]
-        (``ganmetrics.features.resize.preprocess``). Only the layers the requested outputs need are run.
+        (``ganmetrics.features.protocols.preprocess``). Only the layers the requested outputs need are run.
 
         Raises ``ValueError`` for an unknown or repeated output name, an empty ``outputs``, or an input that
         is not a floating point (N, 3, 299, 299) tensor.
@@ -145,7 +155,7 @@ class FIDInceptionV3(nn.Module):
             got = getattr(x, "dtype", type(x).__name__)
             raise ValueError(f"x: expected a floating point tensor, got {got}")
         if x.ndim != 4 or tuple(x.shape[1:]) != (3, self.INPUT_SIZE, self.INPUT_SIZE):
-            raise ValueError(f"x: expected shape (N, 3, 299, 299) (resize.preprocess), got {tuple(x.shape)}")
+            raise ValueError(f"x: expected shape (N, 3, 299, 299) (protocols.preprocess), got {tuple(x.shape)}")
         result: dict[str, torch.Tensor] = {}
         last_stage = min(max(self.OUTPUTS.index(name) for name in wanted), len(self._STAGES) - 1)
         for index, stage in enumerate(self._STAGES[: last_stage + 1]):
@@ -197,6 +207,20 @@ def fold_batchnorm(model: FIDInceptionV3) -> FIDInceptionV3:
     return folded
 
 
+def build_fid_inception(state: Mapping[str, torch.Tensor], source: str | Path = "state dict") -> FIDInceptionV3:
+    """Return the FID Inception v3 with the weights ``state`` (eval mode, ``requires_grad`` False, on the CPU).
+
+    The keys and shapes are checked against the architecture; files with or without BatchNorm
+    ``num_batches_tracked`` buffers are accepted. Raises ``ValueError`` naming ``source`` and listing the first ten
+    differences.
+    """
+    model = FIDInceptionV3()
+    _check_state_dict(dict(state), model.state_dict(), Path(source))
+    model.load_state_dict({k: v for k, v in state.items() if not _is_counter(k)}, strict=False)
+    model.requires_grad_(False)
+    return model.eval()
+
+
 def load_fid_inception(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
@@ -207,32 +231,16 @@ def load_fid_inception(
     """Return ``(model, sha256)``: the FID Inception v3 with the given weights, and the weight file's SHA-256.
 
     The file is found by ``weights.resolve_weights`` (explicit path, ``GANMETRICS_INCEPTION_WEIGHTS``, the
-    cache, then a verified download). Its keys and shapes are checked against the architecture; files with
-    or without BatchNorm ``num_batches_tracked`` buffers are accepted. The model is returned on ``device``, in
-    eval mode, with ``requires_grad`` False. The digest (full hex) identifies the weights in result metadata.
+    cache, then a verified download) and built by ``build_fid_inception``. The model is returned on ``device``,
+    in eval mode, with ``requires_grad`` False. The digest (full hex) identifies the weights in result metadata.
 
     Raises ``weights.WeightsNotFoundError`` when no file can be found or downloaded, ``ValueError`` when the
     file cannot be read as a state dict or its keys or shapes differ (the message names the file and lists the
     first ten differences).
     """
     path = resolve_weights(weights, download=download, progress=progress)
-    model = FIDInceptionV3()
-    state = _read_state_dict(path)
-    _check_state_dict(state, model.state_dict(), path)
-    model.load_state_dict({k: v for k, v in state.items() if not _is_counter(k)}, strict=False)
-    model.requires_grad_(False)
-    return model.eval().to(device), sha256_file(path)
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Return the state dict stored in ``path`` (tensors only, no pickled code), loaded on the CPU."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({exc})") from exc
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
-    return state
+    model = build_fid_inception(read_state_dict(path), path)
+    return model.to(device), sha256_file(path)
 
 
 def _check_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
@@ -258,3 +266,16 @@ def _check_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.
 def _is_counter(name: str) -> bool:
     """Whether ``name`` is a BatchNorm ``num_batches_tracked`` buffer (optional in files)."""
     return name.endswith("num_batches_tracked")
+
+
+INCEPTION = ExtractorSpec(
+    name="inception",
+    family="inception",
+    outputs={"pool3": FIDInceptionV3.DIMS["pool3"], **FIDInceptionV3.DIMS},  # pool3 first: the default
+    protocols=tuple(PROTOCOLS),
+    weights=WeightsSource(file_name=FID_WEIGHTS_NAME, url=FID_WEIGHTS_URL, sha256="6726825d", env_var=WEIGHTS_ENV),
+    default_batch_size=50,
+    build=build_fid_inception,
+    reference="pytorch-fid fid_inception_v3 (TTUR's TensorFlow FID graph)",
+    provenance_id="fid-inception-v3",
+)

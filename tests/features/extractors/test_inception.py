@@ -13,9 +13,9 @@ from pytorch_fid.inception import InceptionV3, fid_inception_v3
 from torch.nn import Module
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from ganmetrics.features.inception import FIDInceptionV3, fold_batchnorm, load_fid_inception
+from ganmetrics.features.extractors.inception import FIDInceptionV3, fold_batchnorm, load_fid_inception
+from ganmetrics.features.protocols import preprocess
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
-from ganmetrics.features.resize import preprocess
 from ganmetrics.features.weights import FID_WEIGHTS_NAME, WEIGHTS_ENV
 
 OUTPUTS = FIDInceptionV3.OUTPUTS

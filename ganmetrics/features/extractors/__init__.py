@@ -1,0 +1,82 @@
+"""The feature extractors: one spec per network in one registry, and the one loader every extractor goes through.
+
+``EXTRACTORS`` maps a name to its :class:`~ganmetrics.features.extractors.spec.ExtractorSpec`; ``get_extractor``
+looks one up; ``load_extractor`` finds the spec's weight file (``ganmetrics.features.weights``: explicit path,
+environment variable, cache, verified atomic download), builds the module and returns it with the file's
+SHA-256. Adding an extractor: one file here (architecture, ``build`` from a state dict, its spec) and one entry
+in ``EXTRACTORS``; its preprocessing protocols go to ``ganmetrics.features.protocols.PROTOCOLS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganmetrics.features.extractors.inception import INCEPTION
+from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
+from ganmetrics.features.weights import read_state_dict, resolve_weights, sha256_file
+
+EXTRACTORS: dict[str, ExtractorSpec] = {spec.name: spec for spec in (INCEPTION,)}
+DEFAULT_EXTRACTOR = INCEPTION.name
+
+
+def get_extractor(name: str) -> ExtractorSpec:
+    """Return the spec registered as ``name``; raises ``ValueError`` listing the valid names when there is none."""
+    if name not in EXTRACTORS:
+        raise ValueError(f"extractor: unknown {name!r}; valid extractors are {', '.join(EXTRACTORS)}")
+    return EXTRACTORS[name]
+
+
+def extractor_for_id(extractor_id: str) -> ExtractorSpec | None:
+    """Return the spec whose metadata id (``<provenance_id>/<output>``, or its name) is ``extractor_id``."""
+    family = extractor_id.split("/", 1)[0]
+    return next((s for s in EXTRACTORS.values() if family in (s.name, s.provenance_id)), None)
+
+
+def load_extractor(
+    spec: ExtractorSpec,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    progress: bool = True,
+    download: bool = True,
+) -> tuple[torch.nn.Module, str]:
+    """Return ``(module, weights_sha256)``: ``spec``'s network with its weights on ``device``, in eval mode.
+
+    ``weights`` is an explicit file (used as is); otherwise the spec's environment variable, the cache and the
+    release download are tried in that order (``resolve_weights``). ``requires_grad`` is switched off.
+
+    Raises ``ValueError`` when the spec has no weight source and no file is given, or the file does not fit the
+    architecture; ``WeightsNotFoundError`` when no file can be found or downloaded.
+    """
+    source = spec.weights
+    if source is None:
+        if weights is None:
+            raise ValueError(f"weights: extractor {spec.name!r} has no published weights; pass a weight file")
+        path = resolve_weights(weights)
+    else:
+        path = resolve_weights(
+            weights,
+            download=download,
+            progress=progress,
+            url=source.url,
+            file_name=source.file_name,
+            sha256=source.sha256,
+            env_var=source.env_var,
+            label=spec.name,
+        )
+    module = spec.build(read_state_dict(path))
+    module.requires_grad_(False)
+    return module.eval().to(device), sha256_file(path)
+
+
+__all__ = [
+    "DEFAULT_EXTRACTOR",
+    "EXTRACTORS",
+    "ExtractorSpec",
+    "WeightsSource",
+    "extractor_for_id",
+    "get_extractor",
+    "load_extractor",
+]

@@ -1,0 +1,111 @@
+"""Streaming, mergeable feature statistics (mean and covariance), the input of the Fréchet distance.
+
+The statistics room: arrays in, moments out; no files (``ganmetrics.io.stats_file`` reads and writes the moments
+as arrays plus metadata) and no distances (``ganmetrics.metrics.frechet``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples
+from ganmetrics.metrics._psd import Factor, check_covariance, check_mean_cov, psd_factor
+
+
+class FeatureStats:
+    """Streaming, mergeable sample mean and covariance of feature vectors, accumulated in float64.
+
+    Holds ``n``, the mean and ``M2 = Σ_i (x_i − μ)(x_i − μ)ᵀ``; memory O(d²) whatever the number of samples.
+    Batches are combined with the pairwise update of Chan, Golub & LeVeque (1979):
+
+    .. math:: n = n_a + n_b,\\quad δ = μ_b − μ_a,\\quad μ = μ_a + δ n_b / n,\\quad
+              M_2 = M_{2,a} + M_{2,b} + δ δ^T n_a n_b / n
+
+    so the result does not depend on how the data were split into batches (up to float64 round-off).
+    ``sigma`` uses ddof = 1, like ``numpy.cov`` and pytorch-fid.
+    """
+
+    def __init__(self, dims: int, device: torch.device | str | None = None) -> None:
+        if not isinstance(dims, int) or dims < 1:
+            raise ValueError(f"dims: must be a positive integer, got {dims!r}")
+        self.dims = dims
+        self.n = 0
+        self._mean = torch.zeros(dims, dtype=torch.float64, device=device)
+        self._m2 = torch.zeros(dims, dims, dtype=torch.float64, device=device)
+        self._feature_factor: Factor | None = None
+
+    @classmethod
+    def from_features(cls, x: ArrayLike, name: str = "features") -> FeatureStats:
+        """Return the statistics of one feature sample (rows are samples), keeping the exact low-rank factor."""
+        xs = as_samples(x, name)
+        stats = cls(xs.shape[1], device=xs.device)
+        stats.update(xs, name=name)
+        if xs.shape[0] <= xs.shape[1]:
+            centred = xs - stats._mean
+            stats._feature_factor = Factor(centred.T / (xs.shape[0] - 1) ** 0.5, full_rank=False)
+        return stats
+
+    @classmethod
+    def from_moments(cls, mu: ArrayLike, sigma: ArrayLike, n: int) -> FeatureStats:
+        """Return statistics rebuilt from a mean, a covariance (ddof = 1) and the sample count ``n ≥ 2``."""
+        mu_t = as_float64(mu, "mu", ndim=1)
+        sigma_t = check_covariance(as_float64(sigma, "sigma", ndim=2, device=mu_t.device), "sigma")
+        check_mean_cov(mu_t, sigma_t, ("mu", "sigma"))
+        if not isinstance(n, int) or n < 2:
+            raise ValueError(f"n: the sample count must be an integer ≥ 2, got {n!r}")
+        stats = cls(mu_t.shape[0], device=mu_t.device)
+        stats.n, stats._mean, stats._m2 = n, mu_t, sigma_t * (n - 1)
+        return stats
+
+    def update(self, batch: ArrayLike, *, name: str = "batch") -> FeatureStats:
+        """Add a batch of feature rows (B, d); returns ``self``."""
+        xb = as_float64(batch, name, ndim=2, device=self._mean.device)
+        if xb.shape[1] != self.dims:
+            raise ValueError(f"{name}: has {xb.shape[1]} feature dimensions, the statistics have {self.dims}")
+        mean_b = xb.mean(dim=0)
+        centred = xb - mean_b
+        self._combine(xb.shape[0], mean_b, centred.T @ centred)
+        return self
+
+    def merge(self, other: FeatureStats) -> FeatureStats:
+        """Add the samples summarised by ``other`` (e.g. another process's shard); returns ``self``."""
+        if not isinstance(other, FeatureStats):
+            raise TypeError(f"other: expected FeatureStats, got {type(other).__name__}")
+        if other.dims != self.dims:
+            raise ValueError(f"other: has {other.dims} feature dimensions, these statistics have {self.dims}")
+        if other.n:
+            dev = self._mean.device
+            self._combine(other.n, other._mean.to(dev), other._m2.to(dev))
+        return self
+
+    def _combine(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor) -> None:
+        n_a = self.n
+        n = n_a + n_b
+        delta = mean_b - self._mean
+        self._mean = self._mean + delta * (n_b / n)
+        self._m2 = self._m2 + m2_b + torch.outer(delta, delta) * (n_a * n_b / n)
+        self.n = n
+        self._feature_factor = None
+
+    @property
+    def mu(self) -> torch.Tensor:
+        """The sample mean (d,), float64."""
+        self._require(1)
+        return self._mean
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        """The sample covariance (d, d) with ddof = 1, float64 and exactly symmetric."""
+        self._require(2)
+        m2 = self._m2 / (self.n - 1)
+        return (m2 + m2.T) / 2
+
+    def covariance_factor(self, name: str) -> Factor:
+        """Return a factor of ``sigma``: the centred features themselves when kept, else a PSD factorisation."""
+        if self._feature_factor is not None:
+            return self._feature_factor
+        return psd_factor(self.sigma, name)
+
+    def _require(self, n: int) -> None:
+        if self.n < n:
+            raise ValueError(f"FeatureStats: needs at least {n} samples, has {self.n}")
