@@ -9,15 +9,17 @@ in ``EXTRACTORS``; its preprocessing protocols go to ``ganmetrics.features.proto
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
+from ganmetrics.features.extractors import clip, dinov2, vgg
 from ganmetrics.features.extractors.inception import INCEPTION
 from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
 from ganmetrics.features.weights import read_state_dict, resolve_weights, sha256_file
 
-EXTRACTORS: dict[str, ExtractorSpec] = {spec.name: spec for spec in (INCEPTION,)}
+EXTRACTORS: dict[str, ExtractorSpec] = {spec.name: spec for spec in (INCEPTION, *dinov2.SPECS, *clip.SPECS, vgg.VGG16)}
 DEFAULT_EXTRACTOR = INCEPTION.name
 
 
@@ -45,10 +47,13 @@ def load_extractor(
     """Return ``(module, weights_sha256)``: ``spec``'s network with its weights on ``device``, in eval mode.
 
     ``weights`` is an explicit file (used as is); otherwise the spec's environment variable, the cache and the
-    release download are tried in that order (``resolve_weights``). ``requires_grad`` is switched off.
+    release download are tried in that order (``resolve_weights``). ``requires_grad`` is switched off. The
+    variable ``<env_var>_SHA256`` (e.g. ``GANMETRICS_DINOV2_VIT_L_14_WEIGHTS_SHA256``), when set, pins the file:
+    its SHA-256 must start with that value (the way to pin weights whose release publishes no digest).
 
-    Raises ``ValueError`` when the spec has no weight source and no file is given, or the file does not fit the
-    architecture; ``WeightsNotFoundError`` when no file can be found or downloaded.
+    Raises ``ValueError`` when the spec has no weight source and no file is given, the file's digest differs
+    from a pinned one, or the file does not fit the architecture; ``WeightsNotFoundError`` when no file can be
+    found or downloaded.
     """
     source = spec.weights
     if source is None:
@@ -66,9 +71,16 @@ def load_extractor(
             env_var=source.env_var,
             label=spec.name,
         )
+    digest = sha256_file(path)
+    pin_var = f"{source.env_var}_SHA256" if source is not None else None
+    if pin_var and os.environ.get(pin_var) and not digest.startswith(os.environ[pin_var].lower()):
+        raise ValueError(
+            f"weights: {path} has SHA-256 {digest}, which does not start with {os.environ[pin_var]} "
+            f"(pinned by {pin_var})"
+        )
     module = spec.build(read_state_dict(path))
     module.requires_grad_(False)
-    return module.eval().to(device), sha256_file(path)
+    return module.eval().to(device), digest
 
 
 __all__ = [

@@ -15,15 +15,14 @@ etc.: pre-norm, LayerNorm eps 1e-5, QuickGELU), loaded through timm's OpenAI-che
 
 from __future__ import annotations
 
-import warnings
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
 import torch
 
 from ganmetrics.features.extractors._vit import EmbeddingNetwork, check_layout, create_loaded, import_timm
+from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
 
 OUTPUT = "embedding"
 _URL = "https://openaipublic.azureedge.net/clip/models/{sha256}/{file}"
@@ -171,28 +170,6 @@ ARCHITECTURES = {
 }
 
 
-def read_clip_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Return the state dict in ``path``: an OpenAI release file (a TorchScript archive) or a plain state dict.
-
-    TorchScript archives are opened with ``torch.jit.load`` on the CPU (the only way to read them; it runs no
-    model code); anything else with ``torch.load(weights_only=True)``.
-
-    Raises ``ValueError`` naming the file when it is neither.
-    """
-    path = Path(path)
-    try:
-        if zipfile.is_zipfile(path) and any(n.endswith("/constants.pkl") for n in zipfile.ZipFile(path).namelist()):
-            with warnings.catch_warnings():  # torch.jit.load is deprecated, yet the only reader of the release
-                warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
-                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot be read as CLIP weights (TorchScript archive or state dict): {exc}") from exc
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
-    return state
-
-
 def build_clip(state: Mapping[str, torch.Tensor], architecture: ClipArchitecture) -> EmbeddingNetwork:
     """Return the CLIP image encoder (eval mode, float32, on the CPU) with the release-layout weights ``state``.
 
@@ -210,3 +187,33 @@ def build_clip(state: Mapping[str, torch.Tensor], architecture: ClipArchitecture
         timm, architecture.timm_name, visual, num_classes=architecture.embed_dim, depth=architecture.layers
     )
     return EmbeddingNetwork(network, architecture.name, OUTPUT, architecture.embed_dim, architecture.image_size)
+
+
+def _spec(architecture: ClipArchitecture, batch_size: int) -> ExtractorSpec:
+    size = architecture.image_size
+    env = "GANMETRICS_" + architecture.name.upper().replace("-", "_") + "_WEIGHTS"
+    return ExtractorSpec(
+        name=architecture.name,
+        family="clip",
+        outputs={OUTPUT: architecture.embed_dim},
+        protocols=(f"openai-clip-{size}", f"tf-clip-{size}", f"dgm-eval-clip-{size}")
+        + (("cmmd-336",) if size == 336 else ()),
+        weights=WeightsSource(
+            file_name=architecture.file_name, url=architecture.url, sha256=architecture.sha256, env_var=env
+        ),
+        default_batch_size=batch_size,
+        build=partial(build_clip, architecture=architecture),
+        reference="OpenAI CLIP encode_image (clip/model.py; vendored by torch-fidelity 0.4)",
+        min_image_size=architecture.patch_size,
+    )
+
+
+SPECS = tuple(
+    _spec(ARCHITECTURES[name], batch_size)
+    for name, batch_size in (
+        ("clip-vit-b-32", 64),
+        ("clip-vit-b-16", 64),
+        ("clip-vit-l-14", 32),
+        ("clip-vit-l-14-336", 16),
+    )
+)

@@ -19,11 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from ganmetrics.features.extractors._vit import EmbeddingNetwork, check_layout, create_loaded, import_timm
+from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
 
 PATCH_SIZE = 14
 RELEASE_SIZE = 518  # the image size the released position embeddings were trained for (37 x 37 patches)
@@ -156,3 +158,29 @@ def build_dinov2(
         timm, architecture.timm_name, official, img_size=input_size, num_classes=0, depth=architecture.depth
     )
     return EmbeddingNetwork(network, architecture.name, OUTPUT, architecture.embed_dim, input_size)
+
+
+def _spec(architecture: DinoV2Architecture, batch_size: int) -> ExtractorSpec:
+    env = "GANMETRICS_" + architecture.name.upper().replace("-", "_") + "_WEIGHTS"
+    return ExtractorSpec(
+        name=architecture.name,
+        family="dinov2",
+        outputs={OUTPUT: architecture.embed_dim},
+        protocols=("dgm-eval-imagenet-224", "tf-imagenet-224"),
+        weights=WeightsSource(file_name=architecture.file_name, url=architecture.url, sha256=None, env_var=env),
+        default_batch_size=batch_size,
+        build=partial(build_dinov2, architecture=architecture),
+        reference="facebookresearch/dinov2 x_norm_clstoken (as torch-fidelity 0.4 and dgm-eval load it)",
+        min_image_size=PATCH_SIZE,
+    )
+
+
+SPECS = tuple(
+    _spec(ARCHITECTURES[name], batch_size)
+    for name, batch_size in (
+        ("dinov2-vit-s-14", 64),
+        ("dinov2-vit-b-14", 64),
+        ("dinov2-vit-l-14", 32),
+        ("dinov2-vit-g-14", 16),
+    )
+)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torchvision.models import vgg
 
 from ganmetrics.features.extractors._vit import check_layout
+from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
 
 NAME = "vgg16"
 INPUT_SIZE = 224
@@ -80,3 +81,15 @@ def random_vgg16_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
             if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
                 module.bias.data.normal_(0, 0.02)
     return network.state_dict()
+
+
+VGG16 = ExtractorSpec(
+    name=NAME,
+    family="vgg",
+    outputs=OUTPUTS,
+    protocols=("tf-imagenet-224",),
+    weights=WeightsSource(file_name=FILE_NAME, url=URL, sha256="397923af", env_var="GANMETRICS_VGG16_WEIGHTS"),
+    default_batch_size=32,
+    build=build_vgg16,
+    reference="torch-fidelity 0.4 feature_extractor_vgg16 (torchvision vgg16, IMAGENET1K_V1)",
+)

@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 from torch_fidelity import feature_extractor_clip as fidelity_clip
 
-from ganmetrics.features import transforms
-from ganmetrics.features.extractors.clip import ARCHITECTURES, build_clip, read_clip_weights, stored_as_half
+from ganmetrics.features import protocols
+from ganmetrics.features.extractors.clip import ARCHITECTURES, build_clip, stored_as_half
 from ganmetrics.features.extractors.random_weights import random_state_dict
+from ganmetrics.features.weights import read_state_dict
 
 openai_clip = pytest.importorskip("clip", reason="OpenAI CLIP: pip install openai-clip")
 
@@ -64,7 +65,7 @@ def _images(height: int, width: int, count: int = 2) -> torch.Tensor:
 
 def test_release_archive_reads_as_the_state_dict_it_holds(b32_release):
     state, path = b32_release
-    read = read_clip_weights(path)
+    read = read_state_dict(path)
     assert set(read) == set(state)
     assert all(torch.equal(read[key], state[key].float()) for key in state)
 
@@ -74,9 +75,9 @@ def test_vit_b32_matches_torch_fidelity_end_to_end(b32_release, height, width):
     _, path = b32_release
     images = _images(height, width)
     reference = fidelity_clip.FeatureExtractorCLIP("clip-vit-b-32", ["clip"], feature_extractor_weights_path=path)
-    network = build_clip(read_clip_weights(path), B32)
+    network = build_clip(read_state_dict(path), B32)
     with torch.no_grad():
-        ours = network(transforms.tf1_bilinear(images, 224, transforms.CLIP_MEAN, transforms.CLIP_STD))["embedding"]
+        ours = network(protocols.tf1_bilinear(images, 224, protocols.CLIP_MEAN, protocols.CLIP_STD))["embedding"]
         expected = reference(images)[0]
     assert ours.shape == (2, 512)
     _assert_close(ours, expected)
@@ -86,11 +87,11 @@ def test_vit_b32_matches_openai_clip_with_its_preprocess(b32_release):
     _, path = b32_release
     images = _images(200, 300)
     model, preprocess = openai_clip.load(path, device="cpu", jit=False)
-    network = build_clip(read_clip_weights(path), B32)
+    network = build_clip(read_state_dict(path), B32)
     with torch.no_grad():
         pil = [Image.fromarray(image.permute(1, 2, 0).numpy()) for image in images]
         expected = model.encode_image(torch.stack([preprocess(im) for im in pil]))
-        ours = network(transforms.openai_clip(images, 224))["embedding"]
+        ours = network(protocols.openai_clip(images, 224))["embedding"]
     _assert_close(ours, expected)
 
 
@@ -144,5 +145,5 @@ def test_weights_of_another_encoder_are_refused_naming_the_first_mismatching_key
 def test_unreadable_file_is_refused_naming_it(tmp_path):
     path = tmp_path / "ViT-B-32.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="ViT-B-32.pt: cannot be read as CLIP weights"):
-        read_clip_weights(path)
+    with pytest.raises(ValueError, match="ViT-B-32.pt: cannot be read as a PyTorch weights file"):
+        read_state_dict(path)

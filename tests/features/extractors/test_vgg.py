@@ -8,7 +8,7 @@ import torch
 from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 from torchvision.models import VGG16_Weights, vgg16
 
-from ganmetrics.features import transforms
+from ganmetrics.features import protocols
 from ganmetrics.features.extractors.vgg import FILE_NAME, URL, build_vgg16, official_shapes, random_vgg16_state_dict
 
 
@@ -27,7 +27,7 @@ def test_fc2_and_fc2_relu_equal_torch_fidelity_end_to_end(weights, height, width
     reference = FeatureExtractorVGG16("vgg16", ["fc2", "fc2_relu"], feature_extractor_weights_path=path)
     with torch.no_grad():
         ours = build_vgg16(state)(
-            transforms.tf1_bilinear(images, 224, transforms.IMAGENET_MEAN, transforms.IMAGENET_STD), ("fc2", "fc2_relu")
+            protocols.tf1_bilinear(images, 224, protocols.IMAGENET_MEAN, protocols.IMAGENET_STD), ("fc2", "fc2_relu")
         )
         fc2, fc2_relu = reference(images)
     assert torch.equal(ours["fc2"], fc2) and torch.equal(ours["fc2_relu"], fc2_relu)

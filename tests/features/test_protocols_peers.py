@@ -20,8 +20,8 @@ from torch_fidelity.feature_extractor_clip import FeatureExtractorCLIP
 from torch_fidelity.feature_extractor_dinov2 import FeatureExtractorDinoV2
 from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 
-from ganmetrics.features import transforms
-from ganmetrics.features.transforms import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
+from ganmetrics.features import protocols
+from ganmetrics.features.protocols import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 
 SIZES = [(17, 23), (224, 224), (300, 200), (64, 480), (337, 336)]
 
@@ -46,7 +46,7 @@ def test_tf1_bilinear_equals_torch_fidelity_dinov2_and_vgg16_input(height, width
     images = _images(height, width)
     dinov2 = _torch_fidelity_input(FeatureExtractorDinoV2, features_list=["dinov2"], model=torch.nn.Identity())
     vgg16 = _torch_fidelity_input(FeatureExtractorVGG16, features_list=["fc2"], model=torch.nn.Identity())
-    ours = transforms.tf1_bilinear(images, 224, IMAGENET_MEAN, IMAGENET_STD)
+    ours = protocols.tf1_bilinear(images, 224, IMAGENET_MEAN, IMAGENET_STD)
     assert torch.equal(ours, dinov2(images)[0])
     assert torch.equal(ours, vgg16(images)[0])
 
@@ -61,7 +61,7 @@ def test_tf1_bilinear_equals_torch_fidelity_clip_input(height, width, size):
         resolution=size,
         model=SimpleNamespace(visual=torch.nn.Identity()),
     )
-    assert torch.equal(transforms.tf1_bilinear(images, size, CLIP_MEAN, CLIP_STD), clip(images)[0])
+    assert torch.equal(protocols.tf1_bilinear(images, size, CLIP_MEAN, CLIP_STD), clip(images)[0])
 
 
 def _pil(images: torch.Tensor) -> list[Image.Image]:
@@ -77,7 +77,7 @@ def test_pil_bicubic_equals_dgm_eval_dinov2_and_clip_transforms(height, width):
     for mean, std in ((IMAGENET_MEAN, IMAGENET_STD), (CLIP_MEAN, CLIP_STD)):
         dgm_eval = T.Compose([T.Resize((224, 224), T.InterpolationMode.BICUBIC), T.ToTensor()])
         expected = torch.stack([T.Normalize(np.array(mean), np.array(std))(dgm_eval(im)) for im in _pil(images)])
-        assert torch.equal(transforms.pil_bicubic(images, 224, mean, std), expected)
+        assert torch.equal(protocols.pil_bicubic(images, 224, mean, std), expected)
 
 
 @pytest.mark.parametrize("size", [224, 336])
@@ -87,7 +87,7 @@ def test_openai_clip_equals_openai_preprocess(height, width, size):
     images = _images(height, width)
     preprocess = clip._transform(size)
     expected = torch.stack([preprocess(im) for im in _pil(images)])
-    assert torch.equal(transforms.openai_clip(images, size), expected)
+    assert torch.equal(protocols.openai_clip(images, size), expected)
 
 
 @pytest.mark.parametrize("height, width", SIZES)
@@ -102,17 +102,17 @@ def test_cmmd_equals_reference_crop_resize_and_normalisation(height, width):
         unit = np.asarray(cropped).astype(np.float32) / 255.0
         normalized = (unit - np.array(CLIP_MEAN, np.float32)) / np.array(CLIP_STD, np.float32)
         expected.append(torch.from_numpy(normalized).permute(2, 0, 1))
-    assert torch.equal(transforms.cmmd(images), torch.stack(expected))
+    assert torch.equal(protocols.cmmd(images), torch.stack(expected))
 
 
 def test_float_images_are_rounded_to_8_bit_levels_for_pil_transforms():
     images = _images(40, 30)
     jitter = torch.rand(images.shape, generator=torch.Generator().manual_seed(5)) * 0.8 - 0.4
     unit = ((images.float() + jitter) / 255).clamp(0, 1)  # within half a level of the uint8 values
-    assert torch.equal(transforms.cmmd(unit), transforms.cmmd(images))
-    assert torch.equal(transforms.openai_clip(unit, 224), transforms.openai_clip(images, 224))
+    assert torch.equal(protocols.cmmd(unit), protocols.cmmd(images))
+    assert torch.equal(protocols.openai_clip(unit, 224), protocols.openai_clip(images, 224))
 
 
 def test_out_of_range_float_images_are_refused():
     with pytest.raises(ValueError, match=r"images: floating point images must lie in \[0, 1\]"):
-        transforms.cmmd(torch.full((1, 3, 8, 8), 2.0))
+        protocols.cmmd(torch.full((1, 3, 8, 8), 2.0))
