@@ -10,11 +10,12 @@ in ``EXTRACTORS``; its preprocessing protocols go to ``ganmetrics.features.proto
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from ganmetrics.features.extractors import clip, dinov2, vgg
+from ganmetrics.features.extractors import clip, custom, dinov2, vgg
 from ganmetrics.features.extractors.inception import INCEPTION
 from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
 from ganmetrics.features.weights import read_state_dict, resolve_weights, sha256_file
@@ -23,10 +24,24 @@ EXTRACTORS: dict[str, ExtractorSpec] = {spec.name: spec for spec in (INCEPTION, 
 DEFAULT_EXTRACTOR = INCEPTION.name
 
 
-def get_extractor(name: str) -> ExtractorSpec:
-    """Return the spec registered as ``name``; raises ``ValueError`` listing the valid names when there is none."""
+def get_extractor(name: str | ExtractorSpec | Callable[[torch.Tensor], torch.Tensor]) -> ExtractorSpec:
+    """Return the spec of ``name``: a registered name, ``"package.module:factory"`` (a user's module, see
+    ``custom.load_factory``), a spec (returned as is), or a user's ``torch.nn.Module``/callable
+    (``custom.custom_extractor``, named after its class or function).
+
+    Raises ``ValueError`` listing the valid names for an unknown name; what ``custom`` raises for the others.
+    """
+    if isinstance(name, ExtractorSpec):
+        return name
+    if not isinstance(name, str):
+        return custom.custom_extractor(name)
+    if ":" in name and name not in EXTRACTORS:
+        return custom.load_factory(name)
     if name not in EXTRACTORS:
-        raise ValueError(f"extractor: unknown {name!r}; valid extractors are {', '.join(EXTRACTORS)}")
+        raise ValueError(
+            f"extractor: unknown {name!r}; valid extractors are {', '.join(EXTRACTORS)} "
+            "(or package.module:factory for your own)"
+        )
     return EXTRACTORS[name]
 
 
@@ -43,11 +58,12 @@ def load_extractor(
     *,
     progress: bool = True,
     download: bool = True,
-) -> tuple[torch.nn.Module, str]:
+) -> tuple[torch.nn.Module, str | None]:
     """Return ``(module, weights_sha256)``: ``spec``'s network with its weights on ``device``, in eval mode.
 
     ``weights`` is an explicit file (used as is); otherwise the spec's environment variable, the cache and the
-    release download are tried in that order (``resolve_weights``). ``requires_grad`` is switched off. The
+    release download are tried in that order (``resolve_weights``); a custom extractor without ``weights`` is
+    returned as the user made it, with ``weights_sha256`` None. ``requires_grad`` is switched off. The
     variable ``<env_var>_SHA256`` (e.g. ``GANMETRICS_DINOV2_VIT_L_14_WEIGHTS_SHA256``), when set, pins the file:
     its SHA-256 must start with that value (the way to pin weights whose release publishes no digest).
 
@@ -56,6 +72,8 @@ def load_extractor(
     found or downloaded.
     """
     source = spec.weights
+    if spec.family == "custom" and weights is None:  # the user's module holds its own weights
+        return spec.build({}).to(device), None
     if source is None:
         if weights is None:
             raise ValueError(f"weights: extractor {spec.name!r} has no published weights; pass a weight file")
