@@ -72,7 +72,7 @@ def load_extractor(
     found or downloaded.
     """
     source = spec.weights
-    if spec.family == "custom" and weights is None:  # the user's module holds its own weights
+    if spec.family == "custom" and source is None and weights is None:  # the user's module holds its weights
         return spec.build({}).to(device), None
     if source is None:
         if weights is None:
