@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-CASES = ("frechet", "e2e", "memory", "kernel", "transport")
+CASES = ("frechet", "e2e", "memory", "kernel", "transport", "extractors")
 
 
 def load_case(name: str) -> ModuleType:
