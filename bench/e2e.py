@@ -6,7 +6,7 @@ on the same folders, with the same seeded random FID Inception weights (made onc
 from a path option), batch size 50, each tool's default data-loader workers, on the CPU unless CUDA is present.
 Resize modes are paired: ours with ``--resize pytorch-fid`` against pytorch-fid (bilinear ``F.interpolate``),
 ours with ``--resize tf`` against torch-fidelity (its TF1-compatible bilinear resize). Ours runs twice: as is
-(``--precision fp32``, the peers' features bit for bit) and with the opt-in ``--precision fp32-fast``
+(``--numerics fp32``, the peers' features bit for bit) and with the opt-in ``--numerics fp32-fast``
 (BatchNorm folded into the convolutions, channels-last; same float32 arithmetic, rounded differently).
 
 Below the timings: the pool3 features of a 20-image probe (4 at smoke scale) from ours and from each peer's
@@ -104,9 +104,9 @@ def _commands(a: Path, b: Path, weights: Path) -> dict[str, tuple[list[str], str
         "pytorch-fid": ([python, "-m", "pytorch_fid", str(a), str(b), "--batch-size", str(BATCH), "--device",
                          "cuda" if cuda else "cpu"], r"FID:\s*" + number),
         "ours tf": (ours + ["--resize", "tf"], r'"fid":\s*' + number),
-        "ours pytorch-fid fast": (ours + ["--resize", "pytorch-fid", "--precision", "fp32-fast"],
+        "ours pytorch-fid fast": (ours + ["--resize", "pytorch-fid", "--numerics", "fp32-fast"],
                                   r'"fid":\s*' + number),
-        "ours tf fast": (ours + ["--resize", "tf", "--precision", "fp32-fast"], r'"fid":\s*' + number),
+        "ours tf fast": (ours + ["--resize", "tf", "--numerics", "fp32-fast"], r'"fid":\s*' + number),
         "torch-fidelity": ([python, "-m", "torch_fidelity.fidelity", "--fid", "--input1", str(a), "--input2", str(b),
                             "--feature-extractor-weights-path", str(weights), "--batch-size", str(BATCH), "--json",
                             "--silent", "--no-cache"] + ([] if cuda else ["--cpu"]),
@@ -130,7 +130,7 @@ def _timing_tables(n: int, size: int, config: Config, modes: tuple[str, ...] = (
         table = measure(
             f"2 × {n} PNGs of {size}×{size}, resize {mode}: `ganmetrics fid` vs `{cli}`",
             [impl(f"ours {mode}", "ganmetrics fid", True, f"--resize {mode}"),
-             impl(f"ours {mode} fast", "ganmetrics fid fp32-fast", True, f"--resize {mode} --precision fp32-fast"),
+             impl(f"ours {mode} fast", "ganmetrics fid fp32-fast", True, f"--resize {mode} --numerics fp32-fast"),
              impl(peer, peer, False, "CLI")],
             config, value_name="FID",
         )
@@ -182,7 +182,7 @@ def _probe_features(count: int) -> Table:
                 theirs_tf = extractor(images)[0].numpy()
             ours_tf = extract_features(folder, model=model, resize="tf", progress=False, num_workers=0)
             ours_fast = extract_features(folder, model=model, resize="pytorch-fid", progress=False, num_workers=0,
-                                         precision="fp32-fast")
+                                         numerics="fp32-fast")
         finally:
             torch.set_num_threads(threads)
         rows.append((f"pytorch-fid get_activations, {count_threads} thread(s)",
@@ -246,7 +246,7 @@ def _profile(n: int, size: int) -> Table:
                  "", None, value_name="seconds", timed=False, value_format=".2f",
                  notes=[f"{n / stages['network (Inception v3, batch 50)']:.1f} images/s through the network "
                         f"alone on {torch.get_num_threads()} threads; {n / fast_seconds:.1f} images/s with "
-                        f"--precision fp32-fast ({fast_seconds:.2f} s, not counted above). The Fréchet distance "
+                        f"--numerics fp32-fast ({fast_seconds:.2f} s, not counted above). The Fréchet distance "
                         "itself (two 2048-d covariances) is measured in the `frechet` case."])
 
 

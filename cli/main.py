@@ -1,6 +1,8 @@
 """``ganmetrics``: the command line, a thin layer over the Python API.
 
-Every flag's default comes from ``ganmetrics.defaults.DEFAULTS``, the table the API reads too. Errors in the
+The metric commands are generated from the registry specs (``ganmetrics.registry``) and print what
+``ganmetrics.compute`` returns; every flag's default comes from ``ganmetrics.defaults.DEFAULTS``, the table the API
+reads too. Errors in the
 inputs end the command with one line on stderr and a non-zero exit status, never a traceback.
 """
 
@@ -18,21 +20,19 @@ from ganmetrics.cli.check import check_command
 from ganmetrics.cli.options import (
     ErrorReportingGroup,
     command_line,
-    comparison,
     extraction_options,
     format_warning,
     is_main_process,
-    report_measurement,
+    metric_command,
 )
 from ganmetrics.cli.ref import ref_group
 from ganmetrics.cli.train import train_command
-from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import init_from_environment
 from ganmetrics.inputs import InputLoader
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.statistics import FeatureStats
-from ganmetrics.metrics.transport import METRICS
+from ganmetrics.registry import METRICS
 
 
 @click.group(cls=ErrorReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,72 +49,6 @@ def main(ctx: click.Context) -> None:
 
 
 @main.command()
-@comparison
-@extraction_options
-def fid(first: Path, second: Path, as_json: bool, allow_mismatch: bool, loader: InputLoader) -> None:
-    """Fréchet Inception Distance between FIRST and SECOND (folders, zips, feature or stats files)."""
-    report_measurement("fid", first, second, as_json, loader, allow_mismatch)
-
-
-@main.command("is")
-@click.argument("first", type=click.Path(path_type=Path))
-@click.option("--splits", type=click.IntRange(min=1), default=DEFAULTS["splits"], show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@extraction_options
-def inception_score_command(first: Path, splits: int, as_json: bool, loader: InputLoader) -> None:
-    """Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits')."""
-    report_measurement("is", first, None, as_json, loader, splits=splits)
-
-
-@main.command("kid")
-@comparison
-@click.option("--subsets", type=click.IntRange(min=1), default=DEFAULTS["subsets"], show_default=True)
-@click.option("--subset-size", type=click.IntRange(min=2), default=DEFAULTS["subset_size"], show_default=True)
-@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
-@extraction_options
-def kid_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, subsets: int, subset_size: int,
-                seed: int, loader: InputLoader) -> None:
-    """Kernel Inception Distance (cubic polynomial kernel, seeded random subsets)."""
-    report_measurement("kid", first, second, as_json, loader, allow_mismatch, subsets=subsets,
-                       subset_size=subset_size, seed=seed)
-
-
-@main.command()
-@comparison
-@click.option("--sigma", type=float, default=DEFAULTS["sigma"], help="Gaussian bandwidth [default: median heuristic].")
-@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
-@extraction_options
-def mmd(first: Path, second: Path, as_json: bool, allow_mismatch: bool, sigma: float | None, seed: int,
-        loader: InputLoader) -> None:
-    """Unbiased Gaussian-kernel MMD² (and the bandwidth used)."""
-    report_measurement("mmd", first, second, as_json, loader, allow_mismatch, sigma=sigma, seed=seed)
-
-
-@main.command()
-@comparison
-@click.option("--reg", type=float, required=True, help="Entropic regularisation ε (> 0), in cost units.")
-@click.option("--metric", type=click.Choice(METRICS), default=DEFAULTS["metric"], show_default=True)
-@click.option("--max-iter", type=click.IntRange(min=1), default=DEFAULTS["max_iter"], show_default=True)
-@click.option("--tol", type=float, default=DEFAULTS["tol"], show_default=True)
-@extraction_options
-def sinkhorn(first: Path, second: Path, as_json: bool, allow_mismatch: bool, reg: float, metric: str, max_iter: int,
-             tol: float, loader: InputLoader) -> None:
-    """Entropic optimal-transport cost <P, C> (log-domain Sinkhorn)."""
-    report_measurement("sinkhorn", first, second, as_json, loader, allow_mismatch, reg=reg, metric=metric,
-                       max_iter=max_iter, tol=tol)
-
-
-@main.command("emd")
-@comparison
-@click.option("--metric", type=click.Choice(METRICS), default=DEFAULTS["metric"], show_default=True)
-@extraction_options
-def emd_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, metric: str,
-                loader: InputLoader) -> None:
-    """Exact earth mover's distance (network simplex) between the two samples."""
-    report_measurement("emd", first, second, as_json, loader, allow_mismatch, metric=metric)
-
-
-@main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The .npz to write (mu, sigma, n and metadata).")
@@ -123,8 +57,8 @@ def stats(source: Path, output: Path, loader: InputLoader) -> None:
     """Write the FID statistics of SOURCE (images or a feature file) to OUTPUT."""
     if output.suffix.lower() != ".npz":
         raise click.BadParameter(f"{output}: the statistics file must end in .npz", param_hint="--output")
-    side = loader.arrays(source, ("pool3",))
-    feature_stats = FeatureStats.from_features(side.arrays["pool3"], side.label)
+    side = loader.arrays(source, (loader.feature,))
+    feature_stats = FeatureStats.from_features(side.arrays[loader.feature], side.label)
     if not is_main_process():
         return
     save_stats(output, feature_stats, {**side.metadata, "command": command_line()})
@@ -151,7 +85,13 @@ def features(source: Path, output: Path, logits: bool, loader: InputLoader) -> N
     click.echo(f"wrote {output} ({side.arrays['pool3'].shape[0]} x {side.arrays['pool3'].shape[1]})", err=True)
 
 
-for command in (all_command, check_command, ref_group, train_command):
+for command in (
+    *(metric_command(spec) for spec in METRICS.values() if spec.command),
+    all_command,
+    check_command,
+    ref_group,
+    train_command,
+):
     main.add_command(command)
 
 if __name__ == "__main__":

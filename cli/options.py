@@ -1,5 +1,6 @@
 """Pieces shared by the ``ganmetrics`` commands: the error-reporting group, the image-extraction flags, the
-two-input arguments and the result printer. Flag defaults come from ``ganmetrics.defaults.DEFAULTS``."""
+two-input arguments, the metric commands generated from the registry specs, and the result printer. Flag
+defaults, help texts and bounds come from the specs (``ganmetrics.registry``) and ``ganmetrics.defaults``."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from typing import Any
 import click
 
 from ganmetrics import keys
-from ganmetrics.checks import measure
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import rank_and_world_size
-from ganmetrics.features.extract import PRECISIONS
-from ganmetrics.features.protocols import RESIZE_MODES
+from ganmetrics.features.extract import NUMERICS
+from ganmetrics.features.extractors import EXTRACTORS
+from ganmetrics.features.protocols import PROTOCOLS
 from ganmetrics.features.weights import WeightsNotFoundError
 from ganmetrics.inputs import ExtractionOptions, InputLoader
+from ganmetrics.registry import MetricSpec, Option, compute
 
 USER_ERRORS = (ValueError, TypeError, OSError, WeightsNotFoundError)
 
@@ -47,34 +49,80 @@ def is_main_process() -> bool:
 def extraction_options(command: Callable) -> Callable:
     """Add the flags that say how images become features, and build ``ExtractionOptions`` from them."""
     options = [
+        click.option("--extractor", type=click.Choice(list(EXTRACTORS)), default=DEFAULTS["extract_extractor"],
+                     show_default=True, help="Feature extractor (ganmetrics.features.extractors)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="FID Inception weights file (else $GANMETRICS_INCEPTION_WEIGHTS, the cache, download)."),
-        click.option("--resize", type=click.Choice(RESIZE_MODES), default=DEFAULTS["resize"], show_default=True,
-                     help="Preprocessing: pytorch-fid bilinear, TensorFlow-1 bilinear, or clean-fid bicubic."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS["batch_size"], show_default=True),
-        click.option("--num-workers", type=click.IntRange(min=0), default=DEFAULTS["num_workers"],
+                     help="Extractor weights file (else its environment variable, the cache, download)."),
+        click.option("--protocol", "--resize", "protocol", type=click.Choice(list(PROTOCOLS)),
+                     default=DEFAULTS["extract_protocol"],
+                     help="Preprocessing protocol (--resize is its earlier name): for inception pytorch-fid "
+                          "bilinear, TensorFlow-1 bilinear (tf), or clean-fid bicubic (clean) [default: the "
+                          "extractor's first, pytorch-fid for inception]."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS["extract_batch_size"],
+                     help="Images per network batch [default: the extractor's, 50 for inception]."),
+        click.option("--num-workers", type=click.IntRange(min=0), default=DEFAULTS["extract_num_workers"],
                      help="DataLoader worker processes [default: CPU count, at most 8]."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        click.option("--precision", type=click.Choice(list(PRECISIONS)), default=DEFAULTS["precision"],
-                     show_default=True,
-                     help="fp32 is exact (TF32 off) and equals the peers' features; fp32-fast folds BatchNorm and "
-                          "runs channels-last (faster, differs by rounding); bf16/fp16 are faster and approximate."),
+        click.option("--numerics", "--precision", "numerics", type=click.Choice(list(NUMERICS)),
+                     default=DEFAULTS["extract_numerics"], show_default=True,
+                     help="Network numerics (--precision is a deprecated alias): fp32 is exact (TF32 off) and equals "
+                          "the peers' features; fp32-fast folds BatchNorm and runs channels-last (faster, differs by "
+                          "rounding); bf16/fp16 are faster and approximate."),
         click.option("--skip-bad", is_flag=True, help="Skip unreadable images (counted and reported)."),
         click.option("--recursive", is_flag=True, help="Read image folders recursively."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
 
     @functools.wraps(command)
-    def wrapper(*args: Any, weights: str | None, resize: str, batch_size: int, num_workers: int | None,
-                device: str, precision: str, skip_bad: bool, recursive: bool, quiet: bool, **kwargs: Any) -> Any:
-        opts = ExtractionOptions(weights=weights, resize=resize, batch_size=batch_size, num_workers=num_workers,
-                                 device=device, precision=precision, progress=not quiet, skip_bad=skip_bad,
-                                 recursive=recursive)
+    def wrapper(*args: Any, extractor: str, weights: str | None, protocol: str | None, batch_size: int | None,
+                num_workers: int | None, device: str, numerics: str, skip_bad: bool, recursive: bool, quiet: bool,
+                **kwargs: Any) -> Any:
+        opts = ExtractionOptions(extractor=extractor, weights=weights, protocol=protocol, batch_size=batch_size,
+                                 num_workers=num_workers, device=device, numerics=numerics, progress=not quiet,
+                                 skip_bad=skip_bad, recursive=recursive)
         return command(*args, loader=InputLoader(opts), **kwargs)
 
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+def click_option(option: Option, *, default_from_spec: bool = True, help_suffix: str = "") -> Callable:
+    """Return the click flag of a registry option: ``--name-with-dashes``, its type, bound, default and help.
+
+    With ``default_from_spec`` False the flag defaults to None (the registry fills in each metric's default).
+    """
+    if option.choices is not None:
+        kind: Any = click.Choice(list(option.choices))
+    elif option.minimum is not None and option.kind is int:
+        kind = click.IntRange(min=int(option.minimum), min_open=option.open_minimum)
+    elif option.minimum is not None:
+        kind = click.FloatRange(min=option.minimum, min_open=option.open_minimum)
+    else:
+        kind = option.kind
+    flags = [f"--{option.name.replace('_', '-')}", *option.cli_aliases]
+    default = option.default if default_from_spec else None
+    shown = default_from_spec and not option.required and option.default is not None
+    return click.option(*flags, option.name, type=kind, default=default, required=option.required and default_from_spec,
+                        show_default=shown, help=option.help + help_suffix)
+
+
+def metric_command(spec: MetricSpec) -> click.Command:
+    """Return the ``ganmetrics <metric>`` command of a spec: its inputs, its options, the extraction flags."""
+
+    def run(first: Path, as_json: bool, loader: InputLoader, second: Path | None = None, allow_mismatch: bool = False,
+            **options: Any) -> None:
+        report(measure_for_cli(spec.name, first, second, loader, allow_mismatch, **options), as_json)
+
+    command: Callable = extraction_options(run)
+    for option in reversed(spec.options):
+        command = click_option(option)(command)
+    if spec.needs_reference:
+        command = comparison(command)
+    else:
+        command = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(command)
+        command = click.argument("first", type=click.Path(path_type=Path))(command)
+    return click.command(spec.name, help=spec.summary)(command)
 
 
 def comparison(command: Callable) -> Callable:
@@ -103,20 +151,13 @@ def human(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def report_measurement(name: str, first: Path, second: Path | None, as_json: bool, loader: InputLoader,
-                       allow_mismatch: bool = False, **options: Any) -> None:
-    """Measure the metric ``name`` of SECOND against FIRST (or of FIRST alone for IS) and print it.
+def measure_for_cli(metrics: str | tuple[str, ...], first: Path, second: Path | None, loader: InputLoader,
+                    allow_mismatch: bool = False, **options: Any) -> dict[str, Any]:
+    """Return ``ganmetrics.compute`` of ``metrics`` between FIRST and SECOND (of FIRST alone for IS).
 
-    The measurement is ``ganmetrics.checks.measure``, the one path from inputs to values that ``ganmetrics
-    check`` and the ``assert_*`` helpers use too; an allowed provenance mismatch is recorded in the output.
+    The CLI's only way to a number: the same function, the same dict, that the Python API returns.
     """
-    samples, reference = (first, None) if second is None else (second, first)
-    measurement = measure(name, samples, reference, loader=loader, allow_mismatch=allow_mismatch, **options)
-    result = dict(measurement.values)
-    if measurement.mismatch_allowed:
-        result["mismatch_allowed"] = measurement.mismatch_allowed
-    report(result, as_json)
-
+    return compute(metrics, first, second, extraction=loader.options, allow_mismatch=allow_mismatch, **options)
 
 
 def command_line() -> str:

@@ -1,4 +1,4 @@
-"""``ganmetrics ref``: list, show and verify the shipped reference statistics (``reference_stats/``).
+"""``ganmetrics ref``: list, show, verify and regenerate the shipped reference statistics (``reference_stats/``).
 
 Any command that takes a path also takes ``ref:NAME``, resolved to the hash-checked file of that entry.
 """
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
-from ganmetrics.reference_store import ReferenceStore
+from ganmetrics.reference_store import BUILDERS, ReferenceStore, regenerate
 
 
 @click.group("ref")
@@ -50,3 +51,13 @@ def verify_command() -> None:
     if bad:
         raise click.ClickException(f"{len(bad)} of {len(results)} reference file(s) missing or altered")
     click.echo(f"all {len(results)} reference files match the manifest", err=True)
+
+
+@ref_group.command("regenerate")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Store folder [default: the shipped reference_stats/].")
+@click.option("--only", type=click.Choice(list(BUILDERS)), multiple=True, help="Regenerate these groups only.")
+def regenerate_command(root: Path | None, only: tuple[str, ...]) -> None:
+    """Recompute the shipped reference files and manifest.json (deterministic: seeded samples and weights)."""
+    for entry in regenerate(root, only or tuple(BUILDERS)):
+        click.echo(f"{entry.name}: {entry.file} ({entry.bytes} bytes, sha256 {entry.sha256[:12]})")

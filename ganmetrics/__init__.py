@@ -1,7 +1,7 @@
 """ganmetrics: evaluation of generative models with the numbers of the reference implementations.
 
-The public API, re-exported here: the metric functions (pure math on feature arrays), streaming statistics,
-and the training-loop Evaluator.
+The public API, re-exported here: ``compute`` (the one way from inputs to numbers, through the metric registry),
+the metric functions (pure math on feature arrays), streaming statistics, and the training-loop Evaluator.
 """
 
 from ganmetrics._version import __version__
@@ -11,6 +11,7 @@ from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased
 from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_from_cost
+from ganmetrics.registry import METRICS, MetricSpec, compute
 
 __all__ = [
     "EMD",
@@ -22,8 +23,11 @@ __all__ = [
     "Evaluator",
     "FeatureStats",
     "FrechetReference",
+    "METRICS",
     "MMDResult",
+    "MetricSpec",
     "__version__",
+    "compute",
     "emd",
     "evaluate_generator",
     "fid_from_features",

@@ -10,14 +10,14 @@ in-memory (N, d) feature arrays; path inputs carry their metadata, and two sides
 
     allow_mismatch = false           # optional, for every check
     [extraction]                     # optional: how image inputs become features (ExtractionOptions fields)
-    resize = "pytorch-fid"
+    protocol = "pytorch-fid"
     [[check]]
     name = "ring8 emd"               # optional; default "<metric> <samples>"
     samples = "samples/ring8.npy"    # relative paths are relative to the CHECKS.toml file
     reference = "ref:ring8-10000"    # not used by "is"
     metric = "emd"                   # fid, kid, mmd, sinkhorn, emd, is
     threshold = 0.1
-    options = { metric = "euclidean" }   # optional metric options (e.g. reg for sinkhorn)
+    options = { ground_cost = "euclidean" }   # optional metric options (their names in ganmetrics.registry)
 
 Reading TOML needs ``tomllib`` (Python 3.11+) or, on 3.10, the ``tomli`` package.
 """
@@ -39,15 +39,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganmetrics import keys
-from ganmetrics.inputs import ExtractionOptions, InputLoader, frechet_between
+from ganmetrics import keys, registry
+from ganmetrics.inputs import ExtractionOptions, InputLoader
 from ganmetrics.io.atomic import atomic_write
-from ganmetrics.metrics.inception_score import inception_score
-from ganmetrics.metrics.mmd import kid, mmd2_unbiased
-from ganmetrics.metrics.statistics import FeatureStats
-from ganmetrics.metrics.transport import emd, sinkhorn_distance
-from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
-from ganmetrics.reference_store import is_reference, resolve_reference_path
+from ganmetrics.provenance import COMPARED_FIELDS
+from ganmetrics.reference_store import is_reference
+from ganmetrics.registry import LOWER, MetricSpec, get_metric
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,24 +57,7 @@ else:  # Python 3.10: tomllib's predecessor, if installed
 Input = str | os.PathLike | np.ndarray | torch.Tensor
 
 
-@dataclass(frozen=True)
-class Criterion:
-    """How a metric is judged: the output key compared, the direction, and the options it accepts."""
-
-    key: str
-    direction: str  # "below" or "above"
-    options: tuple[str, ...]
-    needs_reference: bool = True
-
-
-CRITERIA: dict[str, Criterion] = {
-    "fid": Criterion(keys.FID, "below", ()),
-    "kid": Criterion(keys.KID_MEAN, "below", ("subsets", "subset_size", "seed")),
-    "mmd": Criterion(keys.MMD2, "below", ("sigma", "seed")),
-    "sinkhorn": Criterion(keys.SINKHORN, "below", ("reg", "metric", "max_iter", "tol")),
-    "emd": Criterion(keys.EMD, "below", ("metric", "max_iter")),
-    "is": Criterion(keys.IS_MEAN, "above", ("splits",), needs_reference=False),
-}
+CHECKED_METRICS = ("fid", "kid", "mmd", "sinkhorn", "emd", "is")
 
 
 class ChecksFileError(ValueError):
@@ -96,8 +76,8 @@ class Measurement:
 
     @property
     def value(self) -> float:
-        """The value the metric is judged by (``CRITERIA[metric].key``)."""
-        return self.values[CRITERIA[self.metric].key]
+        """The value the metric is judged by (its spec's headline output)."""
+        return self.values[get_metric(self.metric).headline]
 
     def describe(self) -> str:
         """Return the sizes and each side's provenance on one line, for failure messages."""
@@ -115,21 +95,17 @@ def _provenance_text(meta: dict[str, Any]) -> str:
     return text if set(shown) - {"dims"} else f"unknown provenance {text}".rstrip()
 
 
-def check_options(metric: str, options: Mapping[str, Any]) -> Criterion:
-    """Return the criterion of ``metric`` after checking that every option is one it accepts.
+def check_options(metric: str, options: Mapping[str, Any]) -> MetricSpec:
+    """Return the spec of ``metric`` after checking every option against it (names, values, required ones).
 
-    Raises ``ValueError`` naming an unknown metric or option, or a sinkhorn check without ``reg``.
+    Raises ``ValueError`` naming an unknown metric or option, an invalid value, or a missing required option
+    (sinkhorn's ``reg``).
     """
-    if metric not in CRITERIA:
-        raise ValueError(f"metric: unknown {metric!r}; choose from {', '.join(CRITERIA)}")
-    criterion = CRITERIA[metric]
-    unknown = sorted(set(options) - set(criterion.options))
-    if unknown:
-        accepted = ", ".join(criterion.options) or "none"
-        raise ValueError(f"options: {metric} does not take {', '.join(unknown)} (it takes: {accepted})")
-    if metric == "sinkhorn" and "reg" not in options:
-        raise ValueError("options: sinkhorn needs reg (the entropic regularisation, in cost units)")
-    return criterion
+    if metric not in CHECKED_METRICS:
+        raise ValueError(f"metric: unknown {metric!r}; choose from {', '.join(CHECKED_METRICS)}")
+    spec = get_metric(metric)
+    spec.kwargs(options)
+    return spec
 
 
 def measure(
@@ -142,79 +118,29 @@ def measure(
     allow_mismatch: bool = False,
     **options: Any,
 ) -> Measurement:
-    """Return ``metric`` (a key of ``CRITERIA``) of ``samples`` against ``reference``, with both provenances.
+    """Return ``metric`` of ``samples`` against ``reference``, with both provenances (``registry.measure``).
 
     ``samples`` and ``reference`` are paths (``ref:NAME`` included) or (N, d) feature arrays; for ``"is"`` the
-    samples are logits and ``reference`` must be None. ``options`` go to the metric function (the first three
-    parameters are positional-only, so an OT ground ``metric=`` option reaches the function). ``loader`` turns
-    image inputs into features (default: an ``InputLoader`` without a progress bar).
+    samples are logits and ``reference`` must be None. ``options`` are the metric's (its registry spec).
+    ``loader`` turns image inputs into features (default: an ``InputLoader`` without a progress bar).
 
     Raises ``ValueError`` for an unknown metric or option, a missing or superfluous reference, and what the
     loaders, ``provenance.check_comparable`` and the metric functions raise.
     """
-    criterion = check_options(metric, options)
-    if criterion.needs_reference == (reference is None):
-        need = "needs a reference" if criterion.needs_reference else "takes no reference"
-        raise ValueError(f"reference: {metric} {need}")
-    loader = loader or InputLoader(ExtractionOptions(progress=False))
-    if metric == "is":
-        label, logits, meta = _rows(samples, "samples", "logits_unbiased", loader)
-        mean, std = inception_score(logits, **options)
-        values = {keys.IS_MEAN: mean, keys.IS_STD: std, keys.N1: int(logits.shape[0]), keys.DIMS: int(logits.shape[1])}
-        return Measurement(metric, values, {"samples": {"input": label, **meta}})
-    if metric == "fid":
-        (label1, stats1, meta1), (label2, stats2, meta2) = (
-            _stats(reference, "reference", loader), _stats(samples, "samples", loader)
-        )
-        differing = check_comparable(meta1, meta2, (label1, label2), allow_mismatch)
-        values = {keys.FID: frechet_between(stats1, stats2), keys.N1: meta1.get("n"), keys.N2: meta2.get("n"),
-                  keys.DIMS: meta1.get("dims")}
-        return Measurement(metric, values, _sides(label1, meta1, label2, meta2), differing)
-    (label1, x, meta1), (label2, y, meta2) = (
-        _rows(reference, "reference", "pool3", loader), _rows(samples, "samples", "pool3", loader)
-    )
-    differing = check_comparable(meta1, meta2, (label1, label2), allow_mismatch)
-    sizes = {keys.N1: int(x.shape[0]), keys.N2: int(y.shape[0]), keys.DIMS: int(x.shape[1])}
-    if metric == "kid":
-        mean, std = kid(x, y, **options)
-        values = {keys.KID_MEAN: mean, keys.KID_STD: std}
-    elif metric == "mmd":
-        result = mmd2_unbiased(x, y, **options)
-        values = {keys.MMD2: result.mmd2, keys.SIGMA: result.sigma}
-    elif metric == "sinkhorn":
-        values = {keys.SINKHORN: sinkhorn_distance(x, y, **options)}
-    else:
-        values = {keys.EMD: emd(x, y, **options)}
-    return Measurement(metric, {**values, **sizes}, _sides(label1, meta1, label2, meta2), differing)
+    if not check_options(metric, options).needs_reference and reference is not None:
+        raise ValueError(f"reference: {metric} takes no reference")
+    result = registry.measure(metric, samples, reference, loader=loader, allow_mismatch=allow_mismatch, **options)
+    return Measurement(metric, result.values, result.provenance, result.mismatch_allowed)
 
 
-def _sides(reference: str, reference_meta: dict[str, Any], samples: str, samples_meta: dict[str, Any]
-           ) -> dict[str, dict[str, Any]]:
-    return {"reference": {"input": reference, **reference_meta}, "samples": {"input": samples, **samples_meta}}
-
-
-def _rows(source: Input, name: str, output: str, loader: InputLoader) -> tuple[str, Any, dict[str, Any]]:
-    """Return (label, (N, d) rows, metadata) of one side: a path through the loader, or an array as is."""
-    if isinstance(source, (np.ndarray, torch.Tensor)):
-        if source.ndim != 2:
-            raise ValueError(f"{name}: feature arrays must be (N, d), got shape {tuple(source.shape)}")
-        return name, source, {"n": int(source.shape[0]), "dims": int(source.shape[1])}
-    side = loader.arrays(resolve_reference_path(source), (output,))
-    return str(source), side.arrays[output], side.metadata
-
-
-def _stats(source: Input, name: str, loader: InputLoader) -> tuple[str, Any, dict[str, Any]]:
-    """Return (label, statistics, metadata) of one side for FID."""
-    if isinstance(source, (np.ndarray, torch.Tensor)):
-        label, rows, meta = _rows(source, name, "pool3", loader)
-        return label, FeatureStats.from_features(rows, name), meta
-    stats, meta = loader.stats(resolve_reference_path(source))
-    return str(source), stats, meta
+def direction(metric: str) -> str:
+    """Return "below" when lower values of ``metric`` are better, else "above" (how a threshold is passed)."""
+    return "below" if get_metric(metric).direction == LOWER else "above"
 
 
 def passes(metric: str, value: float, threshold: float) -> bool:
     """Return whether ``value`` is strictly on the good side of ``threshold`` (below, or above for IS)."""
-    return value < threshold if CRITERIA[metric].direction == "below" else value > threshold
+    return value < threshold if direction(metric) == "below" else value > threshold
 
 
 # -- CHECKS.toml ------------------------------------------------------------------------------------------------
@@ -258,7 +184,7 @@ class CheckResult:
         c = self.check
         record: dict[str, Any] = {
             "name": c.name, "metric": c.metric, "samples": c.samples, "reference": c.reference,
-            "threshold": c.threshold, "direction": CRITERIA[c.metric].direction, "options": c.options,
+            "threshold": c.threshold, "direction": direction(c.metric), "options": c.options,
             "status": self.status, "value": self.value, "message": self.message, "seconds": round(self.seconds, 3),
             "warnings": self.warnings,
         }
@@ -272,6 +198,8 @@ class CheckResult:
 _CHECK_KEYS = {"name", "samples", "reference", "metric", "threshold", "options"}
 _TOP_KEYS = {"check", "extraction", "allow_mismatch"}
 _EXTRACTION_KEYS = {f.name for f in fields(ExtractionOptions)} - {"progress"}
+# Earlier names of [extraction] keys, still read: the protocol was "resize", the numeric mode "precision".
+_EXTRACTION_ALIASES = {"resize": "protocol", "precision": "numerics"}
 
 
 def read_checks(path: str | Path) -> ChecksFile:
@@ -299,6 +227,8 @@ def read_checks(path: str | Path) -> ChecksFile:
     if not isinstance(allow, bool):
         raise ChecksFileError(f"{source}: allow_mismatch must be true or false, got {allow!r}")
     extraction = document.get("extraction", {})
+    if isinstance(extraction, dict):
+        extraction = {_EXTRACTION_ALIASES.get(key, key): value for key, value in extraction.items()}
     bad = sorted(set(extraction) - _EXTRACTION_KEYS) if isinstance(extraction, dict) else ["(not a table)"]
     if bad:
         raise ChecksFileError(f"{source}: [extraction] has unknown key(s) {', '.join(bad)}")
@@ -307,7 +237,11 @@ def read_checks(path: str | Path) -> ChecksFile:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ChecksFileError(f"{source}: check names must be unique; repeated: {', '.join(duplicated)}")
-    return ChecksFile(source, checks, ExtractionOptions(progress=False, **extraction), allow)
+    try:
+        options = ExtractionOptions(progress=False, **extraction)
+    except (TypeError, ValueError) as exc:
+        raise ChecksFileError(f"{source}: [extraction]: {exc}") from None
+    return ChecksFile(source, checks, options, allow)
 
 
 def _parse_check(source: Path, index: int, raw: Any) -> Check:
@@ -332,12 +266,12 @@ def _parse_check(source: Path, index: int, raw: Any) -> Check:
     if not isinstance(options, dict):
         raise ChecksFileError(f"{where}: options must be a table, got {options!r}")
     try:
-        criterion = check_options(raw["metric"], options)
-    except ValueError as exc:
+        spec = check_options(raw["metric"], options)
+    except (TypeError, ValueError) as exc:
         raise ChecksFileError(f"{where}: {exc}") from None
     reference = raw.get("reference")
-    if criterion.needs_reference != (reference is not None):
-        need = "needs a reference" if criterion.needs_reference else "takes no reference"
+    if spec.needs_reference != (reference is not None):
+        need = "needs a reference" if spec.needs_reference else "takes no reference"
         raise ChecksFileError(f"{where}: reference: {raw['metric']} {need}")
     return Check(
         name=raw.get("name", f"{raw['metric']} {raw['samples']}"),
@@ -379,8 +313,8 @@ def _run_check(check: Check, loader: InputLoader, allow_mismatch: bool) -> Check
         return CheckResult(check, "error", message=error, seconds=time.perf_counter() - start, warnings=seen)
     value = measurement.value
     ok = passes(check.metric, value, check.threshold)
-    direction = CRITERIA[check.metric].direction
-    message = (f"{check.metric} = {value:.6g} is {'' if ok else 'not '}{direction} the threshold "
+    side = direction(check.metric)
+    message = (f"{check.metric} = {value:.6g} is {'' if ok else 'not '}{side} the threshold "
                f"{check.threshold:g} ({measurement.describe()})")
     return CheckResult(check, "passed" if ok else "failed", value, message, measurement,
                        time.perf_counter() - start, seen)

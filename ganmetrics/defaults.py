@@ -1,6 +1,9 @@
-"""The one table of defaults that both the Python API and the command line read.
+"""The one table of defaults that the Python API, the command line and the trainer read.
 
-Keeping them here means a keyword argument and its ``--flag`` can never drift apart.
+Keeping them here means a keyword argument and its ``--flag`` can never drift apart. Keys are namespaced by what
+they configure: ``is_``, ``kid_``, ``mmd_``, ``mmd_test_``, ``ot_``/``sinkhorn_``/``emd_``, ``prdc_``,
+``extrapolation_``, ``ci_`` (metrics; the registry's option specs point at them), ``extract_`` (how images become
+features), ``evaluator_`` and ``train_``; ``seed`` is shared by every random choice a metric makes.
 """
 
 from __future__ import annotations
@@ -9,32 +12,34 @@ from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     # Inception Score: number of contiguous splits (Salimans et al. 2016, original code).
-    "splits": 10,
+    "is_splits": 10,
     # KID: number of random subsets and their size (Binkowski et al. 2018; torch-fidelity's defaults).
-    "subsets": 100,
-    "subset_size": 1000,
+    "kid_subsets": 100,
+    "kid_subset_size": 1000,
     # Seed for every random choice a metric makes (KID subsets, MMD median-heuristic subsample).
     "seed": 0,
     # Gaussian-kernel bandwidth for MMD; None selects the median heuristic.
-    "sigma": None,
+    "mmd_sigma": None,
     # Ground metric for optimal transport (ot.dist names: "euclidean", "sqeuclidean", ...).
-    "metric": "euclidean",
+    "ot_ground_cost": "euclidean",
     # Sinkhorn iteration limit and stopping threshold on the marginal violation (L2 norm, as POT's stopThr).
-    "max_iter": 10_000,
-    "tol": 1e-9,
+    "sinkhorn_max_iter": 10_000,
+    "sinkhorn_tol": 1e-9,
     # Largest cost matrix (in bytes) the exact EMD builds before refusing; override with max_bytes.
     "emd_max_bytes": 4 * 1024**3,
     # Largest sample the median heuristic looks at (a seeded subsample above it).
-    "median_subsample": 2000,
+    "mmd_median_subsample": 2000,
     # MMD: rows per kernel block, so no (n x n) matrix is ever built (a 4096 x 4096 float64 block is 128 MiB).
     "mmd_chunk_size": 4096,
-    # Feature extraction: resize mode (ganmetrics.features.resize), images per network batch, DataLoader
-    # workers (None: min(os.cpu_count(), 8)), and numeric precision ("fp32" exact, "fp32-fast" BatchNorm folded,
-    # "bf16"/"fp16" autocast; ganmetrics.features.extract.PRECISIONS).
-    "resize": "pytorch-fid",
-    "batch_size": 50,
-    "num_workers": None,
-    "precision": "fp32",
+    # Feature extraction: the extractor (ganmetrics.features.extractors), its preprocessing protocol
+    # (ganmetrics.features.protocols), images per network batch, DataLoader workers (None: min(os.cpu_count(), 8)),
+    # and the numeric mode ("fp32" exact, "fp32-fast" BatchNorm folded, "bf16"/"fp16" autocast;
+    # ganmetrics.features.extract.NUMERICS).
+    "extract_extractor": "inception",
+    "extract_protocol": None,  # None: the extractor's first protocol ("pytorch-fid" for inception)
+    "extract_batch_size": None,  # None: the extractor's default batch size (50 for inception)
+    "extract_num_workers": None,
+    "extract_numerics": "fp32",
     # GAN trainer (ganmetrics.train, `ganmetrics train`): the README's run on built-in data takes about a minute
     # on 2 CPU cores. Width is the MLP's hidden units or the DCGAN base channel count.
     "train_data": "ring8",
@@ -54,24 +59,24 @@ DEFAULTS: dict[str, Any] = {
     "train_sinkhorn_reg": 0.05,
     "train_sinkhorn_tol": 1e-5,
     # Training-loop metrics that keep all generated features (KID, MMD, OT): the most they keep in memory.
-    "max_samples": 50_000,
+    "evaluator_max_samples": 50_000,
     # Precision/recall (Kynkaanniemi et al. 2019) use the k-th nearest neighbour radius with k = prdc_k; density
     # and coverage (Naeem et al. 2020) use density_coverage_k (their recommended 5). Rows per distance block.
     "prdc_k": 3,
-    "density_coverage_k": 5,
+    "prdc_density_k": 5,
     "prdc_chunk_size": 4096,
     # FID-infinity / IS-infinity (Chong & Forsyth 2020): number of subsample sizes and the smallest size.
     "extrapolation_points": 15,
     "extrapolation_min_size": 5000,
     # Percentile-bootstrap confidence intervals: level and number of resamples.
     "ci_level": 0.95,
-    "bootstrap_resamples": 200,
+    "ci_resamples": 200,
     # MMD permutation two-sample test: number of random permutations.
-    "permutations": 1000,
+    "mmd_test_permutations": 1000,
     # Exact EMD: the network simplex's iteration limit (POT's numItermax); None scales it with the problem size,
     # max(100_000, 50 n m), because POT's default 100,000 stops short of the optimum at n = m = 5,000.
     "emd_max_iter": None,
     # MMD^2 and KID: dtype of the one matmul per kernel block ("float32": about twice the speed of "float64" on
     # CPUs; row norms, centring terms, kernel values and sums stay float64 either way, see ganmetrics.metrics.mmd).
-    "kernel_precision": "float32",
+    "mmd_matmul_dtype": "float32",
 }

@@ -22,7 +22,6 @@ Distributed evaluation (``torch.distributed`` initialised, more than one process
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import inspect
 from collections.abc import Callable, Sequence
@@ -43,21 +42,15 @@ from ganmetrics.distributed import (
     rank_and_world_size,
     resolve_sync,
 )
-from ganmetrics.features.extract import EXTRACTOR
-from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
-from ganmetrics.features.protocols import preprocess
-from ganmetrics.inputs import InputLoader, is_image_source
+from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOptions, InputLoader, is_image_source
 from ganmetrics.io.features_file import load_features, save_features
 from ganmetrics.io.images import list_image_files
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats, save_stats
 from ganmetrics.metrics.frechet import FrechetReference
-from ganmetrics.metrics.inception_score import inception_score
-from ganmetrics.metrics.mmd import kid, mmd2_unbiased
-from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.statistics import FeatureStats
-from ganmetrics.metrics.transport import emd, sinkhorn_distance
-from ganmetrics.numerics import exact_float32
-from ganmetrics.provenance import COMPARED_FIELDS, check_comparable
+from ganmetrics.provenance import COMPARED_FIELDS, check_comparable, normalise
+from ganmetrics.reference_store import resolve_reference_path
+from ganmetrics.registry import MetricSpec, get_metric
 
 INPUT_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 FEATURE_KINDS = ("inception", "raw")
@@ -68,42 +61,44 @@ _CACHE_FIELDS = tuple(key for key in COMPARED_FIELDS if key != "dims")
 
 
 class ImageFeatures:
-    """Image batches to FID Inception outputs: validates dtype, range and channels; loads the network once."""
+    """Image batches to extractor outputs: validates dtype, range and channels; loads the network once.
+
+    The network, its device and preprocessing come from the inputs room (``InputLoader.runner``), the same
+    loading and device choice as the command line's.
+    """
 
     def __init__(
         self,
         weights: str | Path | None = None,
-        resize: str = DEFAULTS["resize"],
+        resize: str | None = DEFAULTS["extract_protocol"],
         device: str | torch.device | None = None,
         input_range: tuple[float, float] | None = None,
-        batch_size: int = DEFAULTS["batch_size"],
+        batch_size: int | None = DEFAULTS["extract_batch_size"],
+        extractor: str = DEFAULTS["extract_extractor"],
     ) -> None:
         if input_range is not None and tuple(input_range) not in INPUT_RANGES:
             raise ValueError(f"input_range: must be one of {INPUT_RANGES} (or None for uint8), got {input_range!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device: {str(device)!r} was asked for but CUDA is not available")
-        self.model, self.weights_sha256 = load_fid_inception(weights, self.device)
-        self.resize = resize
-        self.batch_size = batch_size
+        options = ExtractionOptions(extractor=extractor, protocol=resize, weights=weights, batch_size=batch_size,
+                                    device=None if device is None else str(device), progress=False)
+        self.loader = InputLoader(options)
+        self.runner = self.loader.runner()
+        self.model, self.weights_sha256 = self.loader.network()
+        self.device = self.runner.device
+        self.resize = self.runner.protocol
+        self.batch_size = self.runner.batch_size
+        self.feature = self.loader.feature
         self.input_range = None if input_range is None else tuple(input_range)
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """How the features are made (the fields ``provenance.check_comparable`` compares, less ``extractor``)."""
-        return {"weights_sha256": self.weights_sha256, "resize": self.resize, "precision": "fp32"}
+        """How the default feature is made (the record ``provenance.check_comparable`` compares)."""
+        return self.loader.provenance()
 
     def __call__(self, images: torch.Tensor, outputs: Sequence[str]) -> dict[str, torch.Tensor]:
         """Return the requested outputs (float32, on the network's device), ``batch_size`` images at a time."""
-        unit = self.to_unit(images)
-        parts: dict[str, list[torch.Tensor]] = {name: [] for name in outputs}
-        with exact_float32(), torch.inference_mode():
-            for chunk in unit.split(self.batch_size):
-                for name, rows in self.model(preprocess(chunk.to(self.device), self.resize), tuple(outputs)).items():
-                    parts[name].append(rows)
-        return {name: torch.cat(rows) for name, rows in parts.items()}
+        return self.runner(self.to_unit(images), outputs)
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         """Return uint8 images as they are, float images mapped from ``input_range`` to [0, 1].
@@ -308,12 +303,12 @@ class Evaluator:
         *,
         features: str = "inception",
         weights: str | Path | None = None,
-        resize: str = DEFAULTS["resize"],
+        resize: str = DEFAULTS["extract_protocol"],
         device: str | torch.device | None = None,
         input_range: tuple[float, float] | None = None,
-        batch_size: int = DEFAULTS["batch_size"],
-        num_workers: int | None = DEFAULTS["num_workers"],
-        max_samples: int = DEFAULTS["max_samples"],
+        batch_size: int = DEFAULTS["extract_batch_size"],
+        num_workers: int | None = DEFAULTS["extract_num_workers"],
+        max_samples: int = DEFAULTS["evaluator_max_samples"],
         metric_kwargs: dict[str, dict[str, Any]] | None = None,
         seed: int = DEFAULTS["seed"],
         allow_mismatch: bool = False,
@@ -321,30 +316,30 @@ class Evaluator:
         sync: bool | None = None,
     ) -> None:
         names = [metrics] if isinstance(metrics, str) else list(metrics)
-        unknown = [m for m in names if m not in METRICS]
+        unknown = [m for m in names if m not in EVALUATED]
         if unknown or not names:
-            raise ValueError(f"metrics: unknown {unknown or 'empty list'}; valid names are {', '.join(METRICS)}")
+            raise ValueError(f"metrics: unknown {unknown or 'empty list'}; valid names are {', '.join(EVALUATED)}")
         if features not in FEATURE_KINDS:
             raise ValueError(f"features: must be one of {FEATURE_KINDS}, got {features!r}")
         self.features, self.sync, self.allow_mismatch = features, sync, allow_mismatch
         self.num_workers = num_workers
-        self.metrics: dict[str, type[Metric]] = {name: METRICS[name] for name in dict.fromkeys(names)}
+        self.metrics: dict[str, MetricSpec] = {name: get_metric(name) for name in dict.fromkeys(names)}
         self.kwargs = _metric_kwargs(self.metrics, metric_kwargs or {}, seed)
         self.extractor = (
             ImageFeatures(weights, resize, device, input_range, batch_size) if features == "inception" else None
         )
         self._stores: dict[tuple[str, bool], _Rows | _Moments] = {}
-        for cls in self.metrics.values():
-            key = (cls.feature, cls.streams)
+        for spec in self.metrics.values():
+            key = _store_key(spec)
             if key not in self._stores:
-                users = ", ".join(n for n, c in self.metrics.items() if (c.feature, c.streams) == key)
-                self._stores[key] = (_Moments if cls.streams else _Rows)(f"{users} ({cls.feature})", max_samples)
+                users = ", ".join(n for n, s in self.metrics.items() if _store_key(s) == key)
+                self._stores[key] = (_Moments if key[1] else _Rows)(f"{users} ({key[0]})", max_samples)
         self.reference: _Reference | None = None
-        referenced = [cls for cls in self.metrics.values() if cls.needs_reference]
+        referenced = [spec for spec in self.metrics.values() if spec.needs_reference]
         if referenced:
             if reference is None:
                 raise ValueError(f"reference: {referenced[0].name} needs a reference (stats, features or images)")
-            needing_rows = [cls.name for cls in referenced if not cls.streams]
+            needing_rows = [spec.name for spec in referenced if spec.consumes == ROWS]
             self.reference = self._load_reference(reference, bool(needing_rows), reference_cache)
             if needing_rows:
                 self.reference.require_rows(needing_rows[0])
@@ -390,11 +385,11 @@ class Evaluator:
         def values() -> dict[str, float]:
             result: dict[str, float] = {}
             # Metrics without a reference first, so that the reference metrics' sizes are the ones reported.
-            for name, cls in sorted(self.metrics.items(), key=lambda item: item[1].needs_reference):
-                generated = collected[(cls.feature, cls.streams)]
+            for name, spec in sorted(self.metrics.items(), key=lambda item: item[1].needs_reference):
+                generated = collected[_store_key(spec)]
                 if generated is None:
                     raise ValueError(f"{name}: compute() was called before any update()")
-                result.update(cls.value(generated, self.reference, self.kwargs[name]))
+                result.update(_values(spec, generated, self.reference, self.kwargs[name]))
             return result
 
         return compute_on_rank0(values) if syncing else values()
@@ -402,11 +397,11 @@ class Evaluator:
     # -- the reference side -------------------------------------------------------------------------------------
     def _load_reference(self, reference: Any, need_rows: bool, cache: str | Path | None) -> _Reference:
         if isinstance(reference, (FeatureStats, LoadedStats)) or (
-            isinstance(reference, (str, Path)) and not is_image_source(Path(reference))
+            isinstance(reference, (str, Path)) and not is_image_source(resolve_reference_path(reference))
         ):
             if cache is not None:
                 raise ValueError("reference_cache: the reference is already statistics or a feature file")
-            return _reference_from_file_or_stats(reference)
+            return _reference_from_source(reference)
         if self.features == "raw":
             if cache is not None:
                 raise ValueError("reference_cache: raw feature references are used as they are; nothing to cache")
@@ -448,8 +443,8 @@ class Evaluator:
         return _Reference(None, FeatureStats.from_features(rows, "reference"), meta)
 
     def _provenance(self) -> dict[str, Any]:
-        """How this evaluator's pool3 features are made (the record ``check_comparable`` compares)."""
-        return {**self.extractor.metadata, "extractor": f"{EXTRACTOR}/pool3", "dims": FIDInceptionV3.DIMS["pool3"]}
+        """How this evaluator's features are made (the record ``check_comparable`` compares)."""
+        return self.extractor.metadata
 
     def _fingerprint(self, reference: Any) -> str:
         """Identify an image source: path, file names, sizes and modification times; or a tensor's bytes."""
@@ -486,7 +481,7 @@ class Evaluator:
         ours = self._provenance()
         if ref.metadata.get("reference_fingerprint") != fingerprint:
             return None
-        if any(ref.metadata.get(key) != ours[key] for key in _CACHE_FIELDS):
+        if any(normalise(ref.metadata).get(key) != ours[key] for key in _CACHE_FIELDS):
             return None
         return ref
 
@@ -497,146 +492,103 @@ class Evaluator:
                              self.allow_mismatch)
 
 
-def _reference_from_file_or_stats(reference: Any) -> _Reference:
-    """The reference from FeatureStats, LoadedStats, a statistics npz or a feature file (no network needed)."""
-    if isinstance(reference, FeatureStats):
-        return _Reference(None, reference, {"n": reference.n, "dims": reference.dims})
-    if isinstance(reference, LoadedStats):
-        return _Reference(None, reference, {**reference.metadata, "dims": int(reference.mu.shape[0])})
-    if is_stats_file(Path(reference)):
-        return _reference_from_file_or_stats(load_stats(reference))
-    side = InputLoader().arrays(reference, ("pool3",))
-    return _Reference(torch.from_numpy(np.asarray(side.arrays["pool3"], dtype=np.float32)), None, side.metadata)
+def _reference_from_source(reference: Any) -> _Reference:
+    """The reference from FeatureStats, LoadedStats, ``ref:NAME``, a statistics npz or a feature file, resolved by
+    the inputs room like any CLI input (no network needed)."""
+    loader = InputLoader(ExtractionOptions(progress=False))
+    if isinstance(reference, (FeatureStats, LoadedStats)) or is_stats_file(resolve_reference_path(reference)):
+        side = loader.side(reference, "reference", (STATS,))
+        return _Reference(None, side.stats, side.metadata)
+    side = loader.side(reference, "reference", (ROWS,))
+    return _Reference(torch.from_numpy(np.asarray(side.rows(loader.feature), dtype=np.float32)), None, side.metadata)
 
 
-def _metric_kwargs(metrics: dict[str, type[Metric]], given: dict[str, dict[str, Any]], seed: int
+def _store_key(spec: MetricSpec) -> tuple[str, bool]:
+    """The generated-side store a metric reads: (output name, whether it streams statistics)."""
+    return (LOGITS_OUTPUT if spec.consumes == LOGITS else "pool3", spec.consumes == STATS)
+
+
+def _values(spec: MetricSpec, generated: Any, reference: _Reference | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The metric's values by output key (its registry spec computes them) and the sizes of both sides."""
+    if spec.consumes == LOGITS:
+        return {**spec.value(None, generated, kwargs), keys.N2: int(generated.shape[0]),
+                keys.DIMS: int(generated.shape[1])}
+    if reference is None:
+        raise ValueError(f"reference: {spec.name} needs a reference")
+    if spec.consumes == STATS:  # the reference's factorisation, computed once, against the streamed statistics
+        values = spec.value(reference.frechet(), generated, kwargs)
+        return {**values, keys.N1: reference.n, keys.N2: generated.n, keys.DIMS: generated.dims}
+    rows = reference.require_rows(spec.name)
+    return {**spec.value(rows, generated, kwargs), keys.N1: reference.n, keys.N2: int(generated.shape[0]),
+            keys.DIMS: int(generated.shape[1])}
+
+
+def _metric_kwargs(metrics: dict[str, MetricSpec], given: dict[str, dict[str, Any]], seed: int
                    ) -> dict[str, dict[str, Any]]:
-    """Return each metric's keywords, checked against its function's signature, with ``seed`` where it takes one."""
+    """Return each metric's function keywords (its spec's options, validated), with ``seed`` where it takes one."""
     unknown = [m for m in given if m not in metrics]
     if unknown:
         raise ValueError(f"metric_kwargs: names metrics not requested: {', '.join(unknown)}")
     result = {}
-    for name, cls in metrics.items():
-        kwargs = dict(given.get(name, {}))
-        if cls.function is None:
-            if kwargs:
-                raise ValueError(f"metric_kwargs: {name} takes no keywords, got {', '.join(kwargs)}")
-        else:
-            signature = inspect.signature(cls.function)
-            if "seed" in signature.parameters:
-                kwargs.setdefault("seed", seed)
-            try:
-                signature.bind(*([None] * cls.arrays), **kwargs)
-            except TypeError as exc:
-                raise ValueError(f"metric_kwargs: {name} ({cls.function.__name__}): {exc}") from None
-        result[name] = kwargs
+    for name, spec in metrics.items():
+        options = dict(given.get(name, {}))
+        if any(option.name == "seed" for option in spec.options):
+            options.setdefault("seed", seed)
+        try:
+            result[name] = spec.kwargs(options)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"metric_kwargs: {name}: {exc}") from None
     return result
 
 
 class Metric(Evaluator):
     """One metric as an object with ``update()`` / ``compute()`` / ``reset()``: an :class:`Evaluator` of one.
 
-    ``FID(reference="stats.npz", input_range=(-1, 1))``; keywords that are not :class:`Evaluator` options go to
-    the metric's function, e.g. ``KID(reference, features="raw", subset_size=100)``. Subclasses declare the
-    Inception output they read (``feature``), whether they stream statistics (``streams``), whether they need a
-    reference, the pure function whose keywords they take, and ``value``, the only place they compute.
+    ``FID(reference="stats.npz", input_range=(-1, 1))``; keywords that are not :class:`Evaluator` options are
+    the metric's options (its registry spec), e.g. ``KID(reference, features="raw", subset_size=100)``.
     """
 
     name: ClassVar[str] = ""
-    feature: ClassVar[str] = "pool3"
-    streams: ClassVar[bool] = False
-    needs_reference: ClassVar[bool] = True
-    function: ClassVar[Callable[..., Any] | None] = None
-    arrays: ClassVar[int] = 2
 
     def __init__(self, reference: Any = None, **options: Any) -> None:
         own = {key: options.pop(key) for key in list(options) if key not in _EVALUATOR_OPTIONS}
         super().__init__([self.name], reference, metric_kwargs={self.name: own} if own else None, **options)
-
-    @classmethod
-    def value(cls, generated: Any, reference: _Reference | None, kwargs: dict[str, Any]) -> dict[str, float]:
-        """Return the metric's values (and sizes) by output key from the collected generated side."""
-        raise NotImplementedError
-
-    @classmethod
-    def _sizes(cls, generated: torch.Tensor, reference: _Reference) -> dict[str, Any]:
-        return {keys.N1: reference.n, keys.N2: int(generated.shape[0]), keys.DIMS: int(generated.shape[1])}
 
 
 class FID(Metric):
     """Fréchet Inception Distance against a fixed reference; the generated side streams float64 statistics."""
 
     name = "fid"
-    streams = True
-
-    @classmethod
-    def value(cls, generated: FeatureStats, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
-        return {keys.FID: reference.frechet().distance_to_stats(generated), keys.N1: reference.n,
-                keys.N2: generated.n, keys.DIMS: generated.dims}
 
 
 class InceptionScore(Metric):
     """Inception Score of the generated images (logits without the fc bias, as the original implementation)."""
 
     name = "is"
-    feature = "logits_unbiased"
-    needs_reference = False
-    function = staticmethod(inception_score)
-    arrays = 1
-
-    @classmethod
-    def value(cls, generated: torch.Tensor, reference: _Reference | None, kwargs: dict[str, Any]) -> dict[str, float]:
-        mean, std = inception_score(generated, **kwargs)
-        return {keys.IS_MEAN: mean, keys.IS_STD: std, keys.N2: int(generated.shape[0]),
-                keys.DIMS: int(generated.shape[1])}
 
 
 class KID(Metric):
     """Kernel Inception Distance (cubic polynomial kernel, seeded subsets) against the reference features."""
 
     name = "kid"
-    function = staticmethod(kid)
-
-    @classmethod
-    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
-        mean, std = kid(reference.require_rows(cls.name), generated, **kwargs)
-        return {keys.KID_MEAN: mean, keys.KID_STD: std, **cls._sizes(generated, reference)}
 
 
 class MMD(Metric):
     """Unbiased Gaussian-kernel MMD² against the reference features (median-heuristic bandwidth by default)."""
 
     name = "mmd"
-    function = staticmethod(mmd2_unbiased)
-
-    @classmethod
-    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
-        result = mmd2_unbiased(reference.require_rows(cls.name), generated, **kwargs)
-        return {keys.MMD2: result.mmd2, keys.SIGMA: result.sigma, **cls._sizes(generated, reference)}
 
 
 class Sinkhorn(Metric):
     """Entropic OT cost (log-domain Sinkhorn) against the reference features; needs ``reg``."""
 
     name = "sinkhorn"
-    function = staticmethod(sinkhorn_distance)
-
-    @classmethod
-    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
-        cost = sinkhorn_distance(reference.require_rows(cls.name), generated, **kwargs)
-        return {keys.SINKHORN: cost, **cls._sizes(generated, reference)}
 
 
 class EMD(Metric):
     """Exact earth mover's distance against the reference features."""
 
     name = "emd"
-    function = staticmethod(emd)
-
-    @classmethod
-    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
-        cost = emd(reference.require_rows(cls.name), generated, **kwargs)
-        return {keys.EMD: cost, **cls._sizes(generated, reference)}
 
 
 class PRDC(Metric):
@@ -644,17 +596,10 @@ class PRDC(Metric):
     reference features (k-NN manifolds, see ``ganmetrics.metrics.prdc``)."""
 
     name = "prdc"
-    function = staticmethod(prdc)
-
-    @classmethod
-    def value(cls, generated: torch.Tensor, reference: _Reference, kwargs: dict[str, Any]) -> dict[str, float]:
-        result = prdc(reference.require_rows(cls.name), generated, **kwargs)
-        return {**dataclasses.asdict(result), **cls._sizes(generated, reference)}
 
 
-METRICS: dict[str, type[Metric]] = {
-    cls.name: cls for cls in (FID, InceptionScore, KID, MMD, Sinkhorn, EMD, PRDC)
-}
+# The registry's metrics the Evaluator streams (the extrapolated and test metrics need every sample at once).
+EVALUATED = ("fid", "is", "kid", "mmd", "sinkhorn", "emd", "prdc")
 _EVALUATOR_OPTIONS = frozenset(inspect.signature(Evaluator.__init__).parameters) - {
     "self", "metrics", "reference", "metric_kwargs"}
 

@@ -1,13 +1,19 @@
-"""From what a user points at (an image folder, a zip, a feature file, a stats file) to features or statistics.
+"""The inputs room: from what a user points at to features or statistics, for the CLI and the Python API alike.
 
-This is the layer under the command line and the path-taking API: it knows the file kinds, runs the Inception
-extractor when images are given (loading the network once for both sides), and keeps each side's metadata so
-that incomparable inputs are refused (``ganmetrics.provenance``).
+A source is ``ref:NAME`` (a shipped reference), a statistics npz, a feature file (.npy / .npz), an image folder,
+a .zip of images, an in-memory (N, d) array or tensor of features, a :class:`FeatureStats` or a loaded statistics
+file. ``InputLoader.side(source, name, needs)`` resolves any of them, once, into a :class:`Side`: the feature rows,
+the logits and/or the Gaussian statistics a metric consumes, with the metadata record that says how they were
+made (``ganmetrics.provenance`` refuses to compare sides made differently). Images are run through the extractor
+of :class:`ExtractionOptions` (``ganmetrics.features.extractors``), loaded at most once per loader, on the device
+``resolve_device`` chooses. ``NetworkRunner`` runs in-memory image batches through the same network (the
+Evaluator's generated batches). This module knows no metric.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +23,19 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import extract_features_distributed
-from ganmetrics.features.extract import EXTRACTOR
-from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
+from ganmetrics.features.extract import NUMERICS, resolve_device
+from ganmetrics.features.extractors import ExtractorSpec, get_extractor, load_extractor
+from ganmetrics.features.protocols import get_protocol
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
-from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.statistics import FeatureStats
+from ganmetrics.numerics import exact_float32
 from ganmetrics.reference_store import resolve_reference_path
+
+# What a metric consumes of a side: feature rows, Gaussian statistics of the rows, or classifier logits.
+ROWS, STATS, LOGITS = "rows", "stats", "logits"
+# The logits the Inception Score reads (without the fc bias, as the original code and torch-fidelity).
+LOGITS_OUTPUT = "logits_unbiased"
 
 
 class RankDeficientWarning(UserWarning):
@@ -32,26 +44,56 @@ class RankDeficientWarning(UserWarning):
 
 @dataclass
 class ExtractionOptions:
-    """How images are turned into features (see ``ganmetrics.features.extract.extract_features``)."""
+    """How images become features: the extractor and its preprocessing protocol, the numeric mode, the batching,
+    the device, and how image folders are read (see ``ganmetrics.features.extract.extract_features``).
 
+    ``protocol`` and ``batch_size`` default (None) to the extractor's own; ``device`` None or "auto" chooses CUDA
+    when available. ``numerics`` is "fp32" (exact), "fp32-fast", "bf16" or "fp16".
+    """
+
+    extractor: str = DEFAULTS["extract_extractor"]
+    protocol: str | None = DEFAULTS["extract_protocol"]
     weights: str | Path | None = None
-    resize: str = DEFAULTS["resize"]
-    batch_size: int = DEFAULTS["batch_size"]
-    num_workers: int | None = DEFAULTS["num_workers"]
+    batch_size: int | None = DEFAULTS["extract_batch_size"]
+    num_workers: int | None = DEFAULTS["extract_num_workers"]
     device: str | None = None
-    precision: str = DEFAULTS["precision"]
+    numerics: str = DEFAULTS["extract_numerics"]
     progress: bool = True
     skip_bad: bool = False
     recursive: bool = False
 
+    def __post_init__(self) -> None:
+        spec = self.spec
+        if self.protocol is None:
+            self.protocol = spec.default_protocol
+        elif self.protocol not in spec.protocols:
+            raise ValueError(f"protocol: {self.protocol!r} is not one of {spec.name}'s: {', '.join(spec.protocols)}")
+        if self.numerics not in NUMERICS:
+            raise ValueError(f"numerics: expected one of {', '.join(NUMERICS)}, got {self.numerics!r}")
+
+    @property
+    def spec(self) -> ExtractorSpec:
+        """The extractor's registry entry (``ValueError`` for an unknown name)."""
+        return get_extractor(self.extractor)
+
 
 @dataclass
 class Side:
-    """One side of a comparison: its label (the path), arrays by name, and how they were made."""
+    """One side of a comparison: its label, arrays by output name, statistics if asked for, and how it was made."""
 
     label: str
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    stats: FeatureStats | LoadedStats | None = None
+
+    def rows(self, output: str) -> np.ndarray:
+        """The (N, d) array ``output``; ``ValueError`` naming the side when it holds only statistics."""
+        if output not in self.arrays:
+            raise ValueError(
+                f"{self.label}: holds only a mean and covariance (statistics); this metric needs the feature rows "
+                "(images, a feature file or an array)"
+            )
+        return self.arrays[output]
 
 
 def is_image_source(path: Path) -> bool:
@@ -59,44 +101,111 @@ def is_image_source(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() == ".zip"
 
 
+class NetworkRunner:
+    """In-memory image batches -> extractor outputs: protocol, then the network in its exact numeric mode.
+
+    ``runner(images, outputs)`` takes (N, 3, H, W) uint8 in [0, 255] or float in [0, 1] on any device and returns
+    float32 outputs on the network's device, ``batch_size`` images at a time.
+    """
+
+    def __init__(self, model: torch.nn.Module, protocol: str, batch_size: int, device: torch.device) -> None:
+        self.model, self.protocol, self.batch_size, self.device = model, protocol, batch_size, device
+        self._apply = get_protocol(protocol).apply
+
+    def __call__(self, images: torch.Tensor, outputs: Sequence[str]) -> dict[str, torch.Tensor]:
+        parts: dict[str, list[torch.Tensor]] = {name: [] for name in outputs}
+        with exact_float32(), torch.inference_mode():
+            for chunk in images.split(self.batch_size):
+                for name, rows in self.model(self._apply(chunk.to(self.device)), tuple(outputs)).items():
+                    parts[name].append(rows)
+        return {name: torch.cat(rows) for name, rows in parts.items()}
+
+
 class InputLoader:
-    """Loads sides of a comparison, running the FID Inception network (loaded at most once) on image inputs."""
+    """Resolves sources into sides, running the extractor (loaded at most once) on image inputs."""
 
     def __init__(self, options: ExtractionOptions | None = None) -> None:
         self.options = options or ExtractionOptions()
-        self._model: tuple[FIDInceptionV3, str] | None = None
+        self._model: tuple[torch.nn.Module, str] | None = None
 
-    def _network(self) -> tuple[FIDInceptionV3, str]:
+    @property
+    def feature(self) -> str:
+        """The default output of the extractor (``pool3`` for the FID Inception): the rows the metrics compare."""
+        return self.options.spec.default_output
+
+    def network(self) -> tuple[torch.nn.Module, str]:
+        """Return ``(module, weights_sha256)`` of the extractor, loading it on first use."""
         if self._model is None:
             opts = self.options
-            device = opts.device if opts.device not in (None, "auto") else None
-            if device is None:
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            elif str(device).startswith("cuda") and not torch.cuda.is_available():
-                raise ValueError(f"device: {device!r} was asked for but CUDA is not available on this machine")
-            self._model = load_fid_inception(opts.weights, device, progress=opts.progress)
+            self._model = load_extractor(opts.spec, opts.weights, resolve_device(opts.device), progress=opts.progress)
         return self._model
 
-    def arrays(self, path: str | Path, outputs: tuple[str, ...]) -> Side:
-        """Return the arrays ``outputs`` (e.g. ``("pool3",)`` or ``("logits_unbiased",)``) of an input.
+    def runner(self) -> NetworkRunner:
+        """Return a :class:`NetworkRunner` over this loader's network and options."""
+        model, _ = self.network()
+        opts = self.options
+        batch_size = opts.batch_size or opts.spec.default_batch_size
+        return NetworkRunner(model, str(opts.protocol), batch_size, next(model.parameters()).device)
 
-        Images are run through the network; an ``.npz`` feature file gives its arrays of those names (``pool3``
-        is stored as ``features``); a ``.npy`` file is taken as the one requested array.
+    def provenance(self) -> dict[str, Any]:
+        """The metadata record of this loader's default feature (what ``check_comparable`` compares)."""
+        opts = self.options
+        _, sha256 = self.network()
+        return {"extractor": opts.spec.extractor_id(self.feature), "weights_sha256": sha256, "resize": opts.protocol,
+                "numerics": opts.numerics, "dims": opts.spec.outputs[self.feature]}
+
+    def side(self, source: Any, name: str, needs: Sequence[str]) -> Side:
+        """Return the side ``source`` resolves to, holding what ``needs`` (``ROWS``, ``STATS``, ``LOGITS``) asks.
+
+        ``name`` labels an in-memory source in messages. Raises ``ValueError`` naming the source when it cannot
+        give what is needed (e.g. rows from a statistics file), plus what the loaders raise.
+        """
+        if isinstance(source, (FeatureStats, LoadedStats)):
+            side = _stats_side(source, name)
+        elif isinstance(source, (np.ndarray, torch.Tensor)):
+            if source.ndim != 2:
+                raise ValueError(f"{name}: feature arrays must be (N, d), got shape {tuple(source.shape)}")
+            output = LOGITS_OUTPUT if LOGITS in needs and ROWS not in needs else self.feature
+            side = Side(name, {output: source}, {"n": int(source.shape[0]), "dims": int(source.shape[1])})
+        else:
+            path = resolve_reference_path(source)
+            if is_stats_file(path):
+                side = _stats_side(load_stats(path), str(source))
+            else:
+                outputs = ((self.feature,) if ROWS in needs or STATS in needs else ()) + (
+                    (LOGITS_OUTPUT,) if LOGITS in needs else ()
+                )
+                side = self.arrays(path, outputs)
+                side.label = str(source)
+        if STATS in needs and side.stats is None:
+            rows = side.rows(self.feature)
+            _warn_if_rank_deficient(side.label, *rows.shape)
+            side.stats = FeatureStats.from_features(rows, side.label)
+        if ROWS in needs:
+            side.rows(self.feature)
+        return side
+
+    def arrays(self, path: str | Path, outputs: tuple[str, ...]) -> Side:
+        """Return the arrays ``outputs`` (e.g. ``("pool3",)`` or ``("logits_unbiased",)``) of a path input.
+
+        Images are run through the network; an ``.npz`` feature file gives its arrays of those names (the
+        default output is stored as ``features``); a ``.npy`` file is taken as the one requested array.
         """
         source = resolve_reference_path(path)
         if not source.exists():
             raise ValueError(f"{source}: no such file or folder")
         if is_image_source(source):
-            model, sha256 = self._network()
+            model, sha256 = self.network()
             opts = self.options
             extraction = extract_features_distributed(
                 source,
+                extractor=opts.extractor,
                 model=model,
-                resize=opts.resize,
+                resize=opts.protocol,
                 outputs=outputs,
                 batch_size=opts.batch_size,
                 num_workers=opts.num_workers,
-                precision=opts.precision,
+                numerics=opts.numerics,
                 progress=opts.progress,
                 skip_bad=opts.skip_bad,
                 recursive=opts.recursive,
@@ -117,28 +226,21 @@ class InputLoader:
             arrays = {name: loaded.get(_stored_name(name, loaded.arrays)) for name in outputs}
         return Side(str(source), arrays, _side_metadata(loaded.metadata, outputs[0], arrays[outputs[0]]))
 
-    def stats(self, path: str | Path) -> tuple[FeatureStats | LoadedStats, dict[str, Any]]:
-        """Return the Gaussian statistics of an input and its metadata (a stats file is read as is).
 
-        Warns (``RankDeficientWarning``) when the statistics come from fewer samples than dimensions.
-        """
-        source = resolve_reference_path(path)
-        if is_stats_file(source):
-            loaded = load_stats(source)
-            meta = {**loaded.metadata, "dims": int(loaded.mu.shape[0])}
-            meta.setdefault("n", loaded.n)
-            return loaded, meta
-        side = self.arrays(source, ("pool3",))
-        features = side.arrays["pool3"]
-        _warn_if_rank_deficient(side.label, *features.shape)
-        return FeatureStats.from_features(features, side.label), side.metadata
+def _stats_side(stats: FeatureStats | LoadedStats, label: str) -> Side:
+    """A side holding statistics only, with their n and dims in the metadata."""
+    if isinstance(stats, FeatureStats):
+        return Side(label, {}, {"n": stats.n, "dims": stats.dims}, stats)
+    meta = {**stats.metadata, "dims": int(stats.mu.shape[0])}
+    meta.setdefault("n", stats.n)
+    return Side(str(stats.path) if label == "reference" else label, {}, meta, stats)
 
 
 def _stored_name(name: str, arrays: dict[str, np.ndarray]) -> str:
     """Return the key under which an output is stored in an npz: pool3 is ``features``; IS logits fall back."""
     if name == "pool3":
         return "features"
-    if name == "logits_unbiased" and name not in arrays and "logits" in arrays:
+    if name == LOGITS_OUTPUT and name not in arrays and "logits" in arrays:
         return "logits"
     return name
 
@@ -147,7 +249,7 @@ def _side_metadata(meta: dict[str, Any], output: str, array: np.ndarray) -> dict
     """Return the metadata record of one side, reduced to the output compared and with its n and dims."""
     extractor = meta.get("extractor")
     if isinstance(extractor, dict):
-        extractor = extractor.get(output, f"{EXTRACTOR}/{output}")
+        extractor = extractor.get(output)
     record = {**meta, "extractor": extractor, "n": int(array.shape[0])}
     if array.ndim == 2:
         record["dims"] = int(array.shape[1])
@@ -161,17 +263,5 @@ def _warn_if_rank_deficient(label: str, n: int, dims: int) -> None:
             f"{n - 1}) and FID is biased upward at this sample size; use more than {dims} samples for "
             "comparable numbers",
             RankDeficientWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-
-
-def frechet_between(first: FeatureStats | LoadedStats, second: FeatureStats | LoadedStats) -> float:
-    """Return the Fréchet distance between two sides' statistics (exact low-rank route for features)."""
-    ref = (
-        FrechetReference.from_stats(first)
-        if isinstance(first, FeatureStats)
-        else FrechetReference(first.mu, first.sigma)
-    )
-    if isinstance(second, FeatureStats):
-        return ref.distance_to_stats(second)
-    return ref(second.mu, second.sigma)

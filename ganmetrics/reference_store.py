@@ -15,17 +15,15 @@ Only what can be computed honestly without the trained Inception weights or real
 
 Regenerate everything (rewrites the files and the manifest)::
 
-    python -m ganmetrics.reference_store regenerate [--root reference_stats]
+    ganmetrics ref regenerate [--root reference_stats] [--only mixtures|synthetic]
 
 The store is found at ``$GANMETRICS_REFERENCE_DIR`` when set, else at ``reference_stats/`` beside the package.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -52,7 +50,7 @@ MANIFEST_FORMAT = 1
 KINDS = ("features", "stats")
 RAW_EXTRACTOR = "raw-coordinates"
 _ENTRY_FIELDS = ("name", "file", "kind", "sha256", "bytes", "source", "metadata", "command")
-_REGENERATE = "python -m ganmetrics.reference_store regenerate"
+_REGENERATE = "ganmetrics ref regenerate"
 # Standard sample sizes of the 2-D references: the trainer's evaluation size (DEFAULTS["train_eval_samples"]) and
 # the usual 10k; the seed of every shipped sample.
 MIXTURE_SIZES = (2500, 10_000)
@@ -314,20 +312,3 @@ def _write(root: Path, item: _Built, command: str) -> ReferenceEntry:
         written = load_features(target).metadata
     return ReferenceEntry(item.name, target.name, item.kind, sha256_file(target), target.stat().st_size,
                           item.source, written, command)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ganmetrics.reference_store", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="action", required=True)
-    regen = sub.add_parser("regenerate", help="recompute the shipped reference files and manifest.json")
-    regen.add_argument("--root", type=Path, default=None, help="store folder (default: reference_stats/)")
-    regen.add_argument("--only", choices=list(BUILDERS), action="append", help="regenerate these groups only")
-    args = parser.parse_args(argv)
-    entries = regenerate(args.root, tuple(args.only or BUILDERS))
-    for entry in entries:
-        print(f"{entry.name}: {entry.file} ({entry.bytes} bytes, sha256 {entry.sha256[:12]})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

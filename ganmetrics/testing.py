@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganmetrics.checks import CRITERIA, Input, Measurement, measure, passes
+from ganmetrics.checks import Input, Measurement, direction, measure, passes
 from ganmetrics.reference_store import synthetic_images
 
 try:
@@ -65,8 +65,8 @@ def _judge(measurement: Measurement, threshold: float) -> Measurement:
     """Return ``measurement`` when it passes ``threshold``; else raise ``AssertionError`` describing it."""
     metric, value = measurement.metric, measurement.value
     if not passes(metric, value, threshold):
-        direction = CRITERIA[metric].direction
-        raise AssertionError(f"{metric} = {value:.6g} is not {direction} the threshold {threshold:g} "
+        side = direction(metric)
+        raise AssertionError(f"{metric} = {value:.6g} is not {side} the threshold {threshold:g} "
                              f"({measurement.describe()})")
     return measurement
 

@@ -7,9 +7,18 @@ well as the real weights would.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
+
+import ganmetrics
+
+# `python -m pytest` puts the checkout first on the path, where ganmetrics.cli and ganmetrics.reference_stats are
+# the top-level folders cli/ and reference_stats/ (pyproject's package-dir) rather than subfolders: point the
+# package at the checkout root too, so that they import as installed.
+if importlib.util.find_spec("ganmetrics.cli") is None:
+    ganmetrics.__path__.append(str(Path(__file__).resolve().parents[1]))
 
 from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.features.random_weights import make_random_fid_inception_weights

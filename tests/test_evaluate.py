@@ -123,7 +123,7 @@ def test_raw_dimension_mismatch_names_both_sides() -> None:
 
 def test_unknown_metric_keyword_refused() -> None:
     x, _ = _features()
-    with pytest.raises(ValueError, match=r"metric_kwargs: kid \(kid\).*subset_sise"):
+    with pytest.raises(ValueError, match=r"metric_kwargs: kid: options: kid does not take subset_sise"):
         Evaluator(["kid"], reference=x, features="raw", metric_kwargs={"kid": {"subset_sise": 10}})
 
 

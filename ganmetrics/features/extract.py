@@ -10,7 +10,7 @@ features computed on machines with different core counts agree to float32 roundi
 Features come back in input order (sorted file order for folders and zips), as float32 numpy arrays. This
 module knows nothing of metrics.
 
-Precision
+Numerics
     ``"fp32"`` (default) is exact float32: TF32 is switched off for matmuls and convolutions (CUDA, cuDNN,
     oneDNN) and cuDNN is made deterministic for the duration of the extraction (``exact_float32``), then the
     caller's settings are restored. ``"bf16"`` and ``"fp16"`` run the network under ``torch.autocast`` (both
@@ -52,7 +52,7 @@ EXTRACTOR = INCEPTION.provenance_id
 # Numeric modes of the network: the autocast dtype (None: float32 throughout, TF32 off). "fp32" is the reference
 # computation; "fp32-fast" folds BatchNorm into the convolutions and runs channels-last (float32 still, rounded
 # differently); bf16/fp16 autocast. Only "fp32" reproduces the peers' features bit for bit.
-PRECISIONS = {"fp32": None, "fp32-fast": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+NUMERICS = {"fp32": None, "fp32-fast": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _FOLDED_CHANNELS_LAST = ("fp32-fast",)
 _MAX_DEFAULT_WORKERS = 8
 
@@ -66,7 +66,7 @@ class Extraction:
     "fid-inception-v3/pool3"), ``outputs``,
     ``weights_sha256`` (None when a model was passed in), ``resize``, ``n``, ``image_sizes`` (sorted
     ``[width, height, count]`` of the decoded images), ``skipped`` (names of skipped unreadable files),
-    ``precision``, ``device``, ``ganmetrics_version``, ``torch_version``.
+    ``numerics``, ``device``, ``ganmetrics_version``, ``torch_version``.
     """
 
     features: dict[str, np.ndarray]
@@ -154,7 +154,7 @@ def resolve_device(device: str | torch.device | None, model: torch.nn.Module | N
 
 
 def _check_options(spec: ExtractorSpec, resize: str, outputs: Sequence[str], batch_size: int,
-                   num_workers: int | None, precision: str) -> None:
+                   num_workers: int | None, numerics: str) -> None:
     """Raise ValueError naming the first bad option."""
     if resize not in spec.protocols:
         raise ValueError(f"resize: unknown mode {resize!r}; choose from {', '.join(spec.protocols)}")
@@ -167,10 +167,10 @@ def _check_options(spec: ExtractorSpec, resize: str, outputs: Sequence[str], bat
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
         raise ValueError(f"num_workers: expected a non-negative integer or None, got {num_workers!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision in _FOLDED_CHANNELS_LAST and spec.family != "inception":
-        raise ValueError(f"precision: {precision!r} folds the FID Inception's BatchNorm; {spec.name} has no such mode")
+    if numerics not in NUMERICS:
+        raise ValueError(f"numerics: expected one of {', '.join(NUMERICS)}, got {numerics!r}")
+    if numerics in _FOLDED_CHANNELS_LAST and spec.family != "inception":
+        raise ValueError(f"numerics: {numerics!r} folds the FID Inception's BatchNorm; {spec.name} has no such mode")
 
 
 def _describe(source: Any) -> str:
@@ -186,9 +186,9 @@ def extract_features(
     resize: str | None = None,
     outputs: Sequence[str] | None = None,
     batch_size: int | None = None,
-    num_workers: int | None = DEFAULTS["num_workers"],
+    num_workers: int | None = DEFAULTS["extract_num_workers"],
     device: str | torch.device | None = None,
-    precision: str = DEFAULTS["precision"],
+    numerics: str = DEFAULTS["extract_numerics"],
     progress: bool = True,
     skip_bad: bool = False,
     recursive: bool = False,
@@ -222,7 +222,7 @@ def extract_features(
         ``min(os.cpu_count(), 8)``; 0 decodes in this process). A tensor on a GPU is read in this process.
     device
         None or "auto": the model's device if one is passed, else CUDA when available, else the CPU.
-    precision
+    numerics
         "fp32" (exact, see ``exact_float32``), "fp32-fast" (BatchNorm folded, channels-last), "bf16" or
         "fp16" (autocast); see the module docstring.
     progress
@@ -239,7 +239,7 @@ def extract_features(
     resize = spec.default_protocol if resize is None else resize
     outputs = (spec.default_output,) if outputs is None else outputs
     batch_size = spec.default_batch_size if batch_size is None else batch_size
-    _check_options(spec, resize, outputs, batch_size, num_workers, precision)
+    _check_options(spec, resize, outputs, batch_size, num_workers, numerics)
     if model is not None and weights is not None:
         raise ValueError("model, weights: pass a model or a weights file, not both")
     if model is not None and model.training:
@@ -265,10 +265,10 @@ def extract_features(
         pin_memory=run_device.type == "cuda" and not in_this_process,
     )
     memory_format = torch.contiguous_format
-    if precision in _FOLDED_CHANNELS_LAST:
+    if numerics in _FOLDED_CHANNELS_LAST:
         memory_format = torch.channels_last
         model = fold_batchnorm(model).to(memory_format=memory_format)
-    autocast_dtype = PRECISIONS[precision]
+    autocast_dtype = NUMERICS[numerics]
     numeric_mode = (
         exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
     )
@@ -310,7 +310,7 @@ def extract_features(
         "n": len(kept),
         "image_sizes": [[w, h, count] for (w, h), count in sorted(sizes.items())],
         "skipped": skipped,
-        "precision": precision,
+        "numerics": numerics,
         "device": str(run_device),
         "ganmetrics_version": __version__,
         "torch_version": torch.__version__,

@@ -57,8 +57,6 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from ganmetrics.defaults import DEFAULTS
-
 INCEPTION_SIZE = 299
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -202,7 +200,7 @@ def get_protocol(name: str) -> Protocol:
     return PROTOCOLS[name]
 
 
-def preprocess(images: torch.Tensor, mode: str = DEFAULTS["resize"]) -> torch.Tensor:
+def preprocess(images: torch.Tensor, mode: str = "pytorch-fid") -> torch.Tensor:
     """Return the float32 (N, 3, S, S) network input for a batch of images, per protocol ``mode``.
 
     Parameters

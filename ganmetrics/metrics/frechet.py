@@ -21,6 +21,7 @@ eigenvalues would amplify it (the error the sqrtm-based peers make).
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import scipy.linalg
 import torch
@@ -183,3 +184,19 @@ def fid_from_features(x: ArrayLike, y: ArrayLike) -> float:
     ys = as_samples(y, "y", device=xs.device)
     check_same_dims(xs, ys, ("x", "y"))
     return FrechetReference.from_features(xs, "x").distance_to_stats(FeatureStats.from_features(ys, "y"))
+
+
+def fid_between(first: Any, second: Any) -> float:
+    """Return the Fréchet distance between two sides' statistics: each a :class:`FeatureStats` (the exact low-rank
+    route when it keeps its feature factor) or anything with ``mu`` and ``sigma`` arrays (e.g. a statistics file
+    read by ``ganmetrics.io.stats_file.load_stats``); ``first`` may also be an already factored
+    :class:`FrechetReference`."""
+    if isinstance(first, FrechetReference):
+        reference = first
+    elif isinstance(first, FeatureStats):
+        reference = FrechetReference.from_stats(first)
+    else:
+        reference = FrechetReference(first.mu, first.sigma)
+    if isinstance(second, FeatureStats):
+        return reference.distance_to_stats(second)
+    return reference(second.mu, second.sigma)

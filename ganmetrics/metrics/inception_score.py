@@ -14,7 +14,7 @@ from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples
 
 
-def inception_score(logits: ArrayLike, splits: int = DEFAULTS["splits"]) -> tuple[float, float]:
+def inception_score(logits: ArrayLike, splits: int = DEFAULTS["is_splits"]) -> tuple[float, float]:
     r"""Return the Inception Score ``(mean, std)`` over ``splits`` contiguous chunks of ``logits``.
 
     For each chunk :math:`C` (Salimans et al. 2016, "Improved Techniques for Training GANs", Sec. 4),

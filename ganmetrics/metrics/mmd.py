@@ -13,7 +13,7 @@ al. 2018) applies the same estimator with a cubic polynomial kernel to random su
 
 Precision
     Both kernels are a function of one O(d) term per pair, the dot product of two rows; everything else is
-    O(1) per pair or O(d) per row. ``precision="float32"`` (the default, ``DEFAULTS["kernel_precision"]``)
+    O(1) per pair or O(d) per row. ``precision="float32"`` (the default, ``DEFAULTS["mmd_matmul_dtype"]``)
     computes that dot product with a float32 matmul in full IEEE float32 (``exact_float32`` switches TF32 and
     other reduced-precision matmul paths off during the call and restores them afterwards), and the rest in
     float64: each sample is centred on its own mean in float64 before it is rounded to float32, so the matmul
@@ -273,12 +273,12 @@ def _median_pairwise_distance(x: torch.Tensor, y: torch.Tensor, max_points: int,
 def mmd2_unbiased(
     x: ArrayLike,
     y: ArrayLike,
-    sigma: float | None = DEFAULTS["sigma"],
+    sigma: float | None = DEFAULTS["mmd_sigma"],
     *,
     seed: int = DEFAULTS["seed"],
     chunk_size: int = DEFAULTS["mmd_chunk_size"],
-    median_subsample: int = DEFAULTS["median_subsample"],
-    precision: str = DEFAULTS["kernel_precision"],
+    median_subsample: int = DEFAULTS["mmd_median_subsample"],
+    precision: str = DEFAULTS["mmd_matmul_dtype"],
 ) -> MMDResult:
     r"""Return the unbiased Gaussian-kernel MMD^2 of ``x`` and ``y`` and the bandwidth used, as ``MMDResult``.
 
@@ -375,11 +375,11 @@ def _kid_subset_indices(
 def kid(
     x: ArrayLike,
     y: ArrayLike,
-    subsets: int = DEFAULTS["subsets"],
-    subset_size: int = DEFAULTS["subset_size"],
+    subsets: int = DEFAULTS["kid_subsets"],
+    subset_size: int = DEFAULTS["kid_subset_size"],
     seed: int = DEFAULTS["seed"],
     *,
-    precision: str = DEFAULTS["kernel_precision"],
+    precision: str = DEFAULTS["mmd_matmul_dtype"],
 ) -> tuple[float, float]:
     r"""Return the Kernel Inception Distance ``(mean, std)`` over ``subsets`` random subsets.
 

@@ -64,7 +64,7 @@ def prdc(
     real: ArrayLike,
     fake: ArrayLike,
     k: int = DEFAULTS["prdc_k"],
-    density_k: int = DEFAULTS["density_coverage_k"],
+    density_k: int = DEFAULTS["prdc_density_k"],
     *,
     chunk_size: int = DEFAULTS["prdc_chunk_size"],
 ) -> PRDCResult:

@@ -19,7 +19,7 @@ import torch
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, as_weights, check_same_dims
 
-METRICS = ("euclidean", "sqeuclidean")
+GROUND_COSTS = ("euclidean", "sqeuclidean")
 
 # Squared distances below this fraction of |x_i - c|^2 + |y_j - c|^2 lose more than ~12 of their 16 digits to
 # cancellation in the Gram-matrix formula; those entries are recomputed from coordinate differences.
@@ -65,9 +65,9 @@ def cost_matrix(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
     return sq.sqrt_() if metric == "euclidean" else sq
 
 
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric: {metric!r} is not supported; choose one of {', '.join(METRICS)}")
+def _check_ground_cost(ground_cost: str) -> None:
+    if ground_cost not in GROUND_COSTS:
+        raise ValueError(f"ground_cost: {ground_cost!r} is not supported; choose one of {', '.join(GROUND_COSTS)}")
 
 
 def _support(
@@ -105,8 +105,8 @@ def sinkhorn_from_cost(
     reg: float,
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
-    max_iter: int = DEFAULTS["max_iter"],
-    tol: float = DEFAULTS["tol"],
+    max_iter: int = DEFAULTS["sinkhorn_max_iter"],
+    tol: float = DEFAULTS["sinkhorn_tol"],
 ) -> float:
     r"""Return the transport cost ``<P, C>`` of the entropic optimal plan ``P`` for a given cost matrix ``C``.
 
@@ -173,9 +173,9 @@ def sinkhorn_distance(
     reg: float,
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
-    metric: str = DEFAULTS["metric"],
-    max_iter: int = DEFAULTS["max_iter"],
-    tol: float = DEFAULTS["tol"],
+    ground_cost: str = DEFAULTS["ot_ground_cost"],
+    max_iter: int = DEFAULTS["sinkhorn_max_iter"],
+    tol: float = DEFAULTS["sinkhorn_tol"],
 ) -> float:
     r"""Return the entropic transport cost ``<P, C>`` between two weighted samples (``sinkhorn_from_cost`` on C).
 
@@ -194,13 +194,13 @@ def sinkhorn_distance(
     x, y : (n, d) and (m, d) samples (numpy or torch, any device; computed in float64 on ``x``'s device).
     reg : the entropic regularisation ``eps > 0``, in the units of the cost ``C``.
     a, b : weights of the samples (non-negative, summing to 1); uniform ``1/n`` and ``1/m`` when None.
-    metric : ground cost, ``"euclidean"`` (``|x - y|``) or ``"sqeuclidean"`` (``|x - y|^2``), as ``ot.dist``.
+    ground_cost : ground cost, ``"euclidean"`` (``|x - y|``) or ``"sqeuclidean"`` (``|x - y|^2``), as ``ot.dist``.
     max_iter : iteration limit; tol : stopping threshold on the L2 marginal violation (POT's ``stopThr``).
 
     Raises
     ------
     ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
-        unknown ``metric``, inputs that are not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid
+        unknown ``ground_cost``, inputs that are not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid
         weights (see ``as_weights``).
     TypeError : inputs that are not numpy arrays or torch tensors.
 
@@ -210,13 +210,13 @@ def sinkhorn_distance(
         returned is then the cost of the last (finite) iterate.
     """
     _check_solver_options(reg, max_iter, tol)
-    _check_metric(metric)
+    _check_ground_cost(ground_cost)
     xt = as_samples(x, "x", min_samples=1)
     yt = as_samples(y, "y", min_samples=1, device=xt.device)
     check_same_dims(xt, yt, ("x", "y"))
     xt, at = _measure(xt, a, "a")
     yt, bt = _measure(yt, b, "b")
-    return _sinkhorn_value(cost_matrix(xt, yt, metric), at, bt, float(reg), max_iter, tol)
+    return _sinkhorn_value(cost_matrix(xt, yt, ground_cost), at, bt, float(reg), max_iter, tol)
 
 
 def _sinkhorn_value(C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float, max_iter: int, tol: float) -> float:
@@ -299,7 +299,7 @@ def emd(
     y: ArrayLike,
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
-    metric: str = DEFAULTS["metric"],
+    ground_cost: str = DEFAULTS["ot_ground_cost"],
     max_iter: int | None = DEFAULTS["emd_max_iter"],
     max_bytes: int = DEFAULTS["emd_max_bytes"],
 ) -> float:
@@ -323,7 +323,7 @@ def emd(
     x, y : (n, d) and (m, d) samples, or 1-D vectors (numpy or torch, any device; the cost matrix is built in
         float64 on ``x``'s device and solved on the CPU).
     a, b : weights of the samples (non-negative, summing to 1); uniform ``1/n`` and ``1/m`` when None.
-    metric : ground cost, ``"euclidean"`` or ``"sqeuclidean"``, as ``ot.dist``.
+    ground_cost : ground cost, ``"euclidean"`` or ``"sqeuclidean"``, as ``ot.dist``.
     max_iter : the network simplex's iteration limit (POT's ``numItermax``); None scales it with the problem,
         ``max(100_000, 50 n m)`` (POT's default 100,000 stops short of the optimum already at n = m = 5,000,
         returning a cost 4% too high).
@@ -331,7 +331,7 @@ def emd(
 
     Raises
     ------
-    ValueError : unknown ``metric``, ``max_iter < 1``, a cost matrix above ``max_bytes`` (the message states the
+    ValueError : unknown ``ground_cost``, ``max_iter < 1``, a cost matrix above ``max_bytes`` (the message states the
         bytes needed), inputs that are empty, more than 2-D, hold NaN/Inf or differ in dimension, and invalid
         weights (see ``as_weights``).
     TypeError : inputs that are not numpy arrays or torch tensors.
@@ -339,7 +339,7 @@ def emd(
         that of an intermediate basis, which can lie above or below the EMD (4x below after 5 iterations on 40
         points), so no value is returned.
     """
-    _check_metric(metric)
+    _check_ground_cost(ground_cost)
     if max_iter is not None and max_iter < 1:
         raise ValueError(f"max_iter: must be at least 1 (or None to scale with the problem), got {max_iter!r}")
     xt = _as_points(x, "x")
@@ -347,7 +347,7 @@ def emd(
     check_same_dims(xt, yt, ("x", "y"))
     xt, at = _measure(xt, a, "a")
     yt, bt = _measure(yt, b, "b")
-    if xt.shape[1] == 1 and metric == "euclidean":
+    if xt.shape[1] == 1 and ground_cost == "euclidean":
         return _emd_1d(xt[:, 0], yt[:, 0], at, bt)
     n, m = xt.shape[0], yt.shape[0]
     needed = 8 * n * m
@@ -357,7 +357,7 @@ def emd(
             f"max_bytes={max_bytes}; pass a larger max_bytes to allow it"
         )
     limit = max(100_000, 50 * n * m) if max_iter is None else max_iter
-    C = cost_matrix(xt, yt, metric).cpu().numpy()
+    C = cost_matrix(xt, yt, ground_cost).cpu().numpy()
     with warnings.catch_warnings():
         # POT warns on its own when not optimal; the result code is read and reported below instead.
         warnings.simplefilter("ignore", UserWarning)

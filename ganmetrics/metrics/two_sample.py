@@ -112,7 +112,7 @@ def _permutation_statistics(
 def mmd2_standard_error(
     x: ArrayLike,
     y: ArrayLike,
-    sigma: float | None = DEFAULTS["sigma"],
+    sigma: float | None = DEFAULTS["mmd_sigma"],
     *,
     seed: int = DEFAULTS["seed"],
     chunk_size: int = DEFAULTS["mmd_chunk_size"],
@@ -146,9 +146,9 @@ def mmd2_standard_error(
 def mmd_permutation_test(
     x: ArrayLike,
     y: ArrayLike,
-    sigma: float | None = DEFAULTS["sigma"],
+    sigma: float | None = DEFAULTS["mmd_sigma"],
     *,
-    permutations: int = DEFAULTS["permutations"],
+    permutations: int = DEFAULTS["mmd_test_permutations"],
     seed: int = DEFAULTS["seed"],
     chunk_size: int = DEFAULTS["mmd_chunk_size"],
 ) -> MMDTestResult:

@@ -167,7 +167,7 @@ class Scorer:
         self.note: str | None = None
         self.evaluator: Any = None
         n = len(self.reference)
-        kid = {"subset_size": min(DEFAULTS["subset_size"], n // 2, config.eval_samples // 2)}  # distinct subsets
+        kid = {"subset_size": min(DEFAULTS["kid_subset_size"], n // 2, config.eval_samples // 2)}  # distinct subsets
         if self.mixture is not None:
             self.evaluator = Evaluator(
                 metrics=POINT_METRICS, reference=self.reference, features="raw", seed=config.seed,

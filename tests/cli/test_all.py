@@ -98,7 +98,7 @@ def test_table_prints_one_line_per_value(files: dict[str, Path]) -> None:
 def test_unknown_metric_is_refused_with_the_choices(files: dict[str, Path]) -> None:
     code, out, err = run(files["real"], files["fake"], "--metrics", "fid,fancy")
     assert code == 2 and out == ""
-    assert "fancy" in err and "choose from fid, kid" in err
+    assert "fancy" in err and "choose from fid, is, kid" in err
 
 
 def test_inception_score_of_a_features_only_npy_is_refused(files: dict[str, Path]) -> None:

@@ -187,7 +187,7 @@ def test_metadata_records_how_features_were_made(tmp_path):
     _write_images(tmp_path, ["a.png", "b.png"])
     meta = _extract(tmp_path, resize="tf").metadata
     assert meta["extractor"] == {"pool3": "fid-inception-v3/pool3"}
-    assert (meta["resize"], meta["precision"], meta["n"], meta["skipped"]) == ("tf", "fp32", 2, [])
+    assert (meta["resize"], meta["numerics"], meta["n"], meta["skipped"]) == ("tf", "fp32", 2, [])
     assert meta["weights_sha256"] is None  # a model was passed in: its weights file is unknown
 
 
@@ -252,7 +252,7 @@ def test_extraction_runs_the_network_in_exact_float32_and_restores(tmp_path, tf3
 @pytest.mark.parametrize(
     ("option", "value"),
     [("resize", "lanczos"), ("outputs", ("pool4",)), ("outputs", "pool3"), ("outputs", ("pool3", "pool3")),
-     ("batch_size", 0), ("num_workers", -1), ("precision", "fp64")],
+     ("batch_size", 0), ("num_workers", -1), ("numerics", "fp64")],
 )
 def test_bad_option_error_names_it(option, value):
     with pytest.raises(ValueError, match=option):
@@ -351,13 +351,13 @@ def test_pool3_matches_pytorch_fid_get_activations(
 
 def test_bf16_autocast_runs_and_stays_near_fp32(inception_case, fid_model, one_thread):
     folder, _, exact = inception_case
-    fast = extract_features(folder, model=fid_model, precision="bf16", num_workers=0, progress=False)
+    fast = extract_features(folder, model=fid_model, numerics="bf16", num_workers=0, progress=False)
     reference = exact.features["pool3"]
     deviation = np.linalg.norm(fast.features["pool3"] - reference) / np.linalg.norm(reference)
     # Measured 0.16 (relative Frobenius) on these random weights, which amplify rounding through 94 layers; the
     # bound 0.5 only catches a broken path. Exactly 0 would mean autocast did not take effect.
     assert 0 < deviation < 0.5
-    assert fast.metadata["precision"] == "bf16" and fast.features["pool3"].dtype == np.float32
+    assert fast.metadata["numerics"] == "bf16" and fast.features["pool3"].dtype == np.float32
 
 
 def test_inception_outputs_have_the_documented_dimensions(inception_case):
@@ -369,7 +369,7 @@ def test_inception_outputs_have_the_documented_dimensions(inception_case):
 
 def test_fp32_fast_stays_within_rounding_of_fp32(inception_case, fid_model, one_thread):
     folder, _, exact = inception_case
-    fast = extract_features(folder, model=fid_model, precision="fp32-fast", num_workers=0, progress=False,
+    fast = extract_features(folder, model=fid_model, numerics="fp32-fast", num_workers=0, progress=False,
                             batch_size=3, outputs=("pool3", "logits"))
     reference = exact.features["pool3"]
     deviation = np.abs(fast.features["pool3"] - reference).max() / np.abs(reference).max()
@@ -377,4 +377,4 @@ def test_fp32_fast_stays_within_rounding_of_fp32(inception_case, fid_model, one_
     # these random weights (which amplify rounding); 2e-4 leaves room for other CPUs' kernels. A wrong fold
     # moves pool3 by O(1).
     assert deviation < 2e-4
-    assert fast.metadata["precision"] == "fp32-fast"
+    assert fast.metadata["numerics"] == "fp32-fast"

@@ -81,7 +81,7 @@ def test_sinkhorn_matches_pot_plain_sinkhorn(metric: str, reg: float, weighted: 
     pa, pb = (a, b) if weighted else ([], [])
     with np.errstate(divide="ignore"):  # POT divides by the zero weights (harmlessly: 1/inf = 0)
         expected = ot.sinkhorn2(pa, pb, ot.dist(x, y, metric=metric), reg, stopThr=1e-13, numItermax=100_000)
-    got = sinkhorn_distance(x, y, reg, a=a, b=b, metric=metric, tol=1e-13, max_iter=100_000)
+    got = sinkhorn_distance(x, y, reg, a=a, b=b, ground_cost=metric, tol=1e-13, max_iter=100_000)
     # Both stop with an L2 column-marginal violation <= 1e-13, so the plans differ by ~1e-13 and their costs
     # by ~1e-13 * max C (<= 30 here); the two cost matrices differ by ~1e-15 relative (ot.dist's expansion vs
     # ours). Measured differences are <= 3e-13 relative; 1e-10 is a margin of 300 that still catches any
@@ -101,7 +101,7 @@ def test_sinkhorn_matches_pot_sinkhorn_log_where_plain_sinkhorn_underflows(metri
         plain = ot.sinkhorn2([], [], M, reg, stopThr=1e-12)
         expected = ot.sinkhorn2([], [], M, reg, method="sinkhorn_log", stopThr=1e-12, numItermax=100_000)
     assert not plain == pytest.approx(expected, rel=1e-3)  # POT's plain solver is wrong (or NaN) here
-    got = sinkhorn_distance(x, y, reg, metric=metric, tol=1e-12, max_iter=100_000)
+    got = sinkhorn_distance(x, y, reg, ground_cost=metric, tol=1e-12, max_iter=100_000)
     # Same stopping rule on both sides (L2 violation <= 1e-12): differences of ~1e-12 * max C / cost; measured
     # <= 1e-13 relative. 1e-9 relative keeps a margin of 1000.
     assert got == pytest.approx(expected, rel=1e-9)
@@ -119,7 +119,7 @@ def test_sinkhorn_matches_pot_sinkhorn_log_when_an_outlier_column_of_the_kernel_
     M = ot.dist(x, y, metric=metric)
     assert (np.exp(-M / reg)[:, 0] == 0).all()
     expected = ot.sinkhorn2([], [], M, reg, method="sinkhorn_log", stopThr=1e-12, numItermax=100_000)
-    got = sinkhorn_distance(x, y, reg, metric=metric, tol=1e-12, max_iter=100_000)
+    got = sinkhorn_distance(x, y, reg, ground_cost=metric, tol=1e-12, max_iter=100_000)
     # Stopping at an L2 violation <= 1e-12 bounds the cost difference by ~1e-12 * max C / cost ~ 1e-11 (the
     # outlier's costs reach 1.7e3 for a cost of 149); measured 2e-11. 1e-9 relative keeps a margin of 50.
     assert got == pytest.approx(expected, rel=1e-9)
@@ -218,7 +218,7 @@ def test_sinkhorn_distance_equals_sinkhorn_from_cost_on_scipy_cdist(metric: str)
     # The two cost matrices agree to ~1e-15 relative (see test_cost_matrix_*); the same solver runs on both, so
     # the values agree to ~1e-14; 1e-12 allowed.
     expected = sinkhorn_from_cost(C, 0.4, a=a, tol=1e-12)
-    assert sinkhorn_distance(x, y, 0.4, a=a, metric=metric, tol=1e-12) == pytest.approx(expected, rel=1e-12)
+    assert sinkhorn_distance(x, y, 0.4, a=a, ground_cost=metric, tol=1e-12) == pytest.approx(expected, rel=1e-12)
 
 
 def test_sinkhorn_from_cost_leaves_the_cost_matrix_unchanged() -> None:
@@ -265,7 +265,7 @@ def test_emd_matches_pot_network_simplex(metric: str, weighted: bool) -> None:
     pa, pb = (a, b) if weighted else ([], [])
     expected = ot.emd2(pa, pb, ot.dist(x, y, metric=metric))
     # The same linear programme on cost matrices equal to ~1e-15 relative: the optima agree to ~1e-14.
-    assert emd(x, y, a=a, b=b, metric=metric) == pytest.approx(expected, rel=1e-10)
+    assert emd(x, y, a=a, b=b, ground_cost=metric) == pytest.approx(expected, rel=1e-10)
 
 
 def test_emd_of_equal_uniform_samples_is_the_optimal_assignment_cost() -> None:
@@ -295,7 +295,7 @@ def test_emd_in_one_dimension_with_sqeuclidean_cost_matches_pot() -> None:
     rng = np.random.default_rng(21)
     u, v = rng.normal(size=30), rng.normal(size=35)
     expected = ot.emd2([], [], ot.dist(u[:, None], v[:, None]))
-    assert emd(u, v, metric="sqeuclidean") == pytest.approx(expected, rel=1e-10)
+    assert emd(u, v, ground_cost="sqeuclidean") == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -305,13 +305,13 @@ def test_emd_between_a_sample_and_its_translate_is_the_shift(metric: str) -> Non
     x, _ = samples(22, n=50, d=3)
     t = np.array([0.3, -0.4, 1.2])
     expected = np.linalg.norm(t) if metric == "euclidean" else t @ t
-    assert emd(x, x + t, metric=metric) == pytest.approx(expected, rel=1e-12)
+    assert emd(x, x + t, ground_cost=metric) == pytest.approx(expected, rel=1e-12)
 
 
 def test_emd_between_diracs_is_their_distance() -> None:
     p, q = np.array([[1.0, 2.0, -3.0]]), np.array([[0.5, 0.0, 1.0]])
     assert emd(p, q) == pytest.approx(math.dist(p[0], q[0]), rel=1e-14)
-    assert emd(p, q, metric="sqeuclidean") == pytest.approx(math.dist(p[0], q[0]) ** 2, rel=1e-14)
+    assert emd(p, q, ground_cost="sqeuclidean") == pytest.approx(math.dist(p[0], q[0]) ** 2, rel=1e-14)
 
 
 def test_emd_from_a_weighted_sample_to_a_dirac_is_the_weighted_mean_distance() -> None:
@@ -348,10 +348,10 @@ def test_transport_costs_are_translation_invariant(x: np.ndarray, y: np.ndarray,
 @settings(max_examples=40, deadline=None)
 @given(x=points, y=points, metric=st.sampled_from(METRICS))
 def test_emd_is_symmetric_and_non_negative(x: np.ndarray, y: np.ndarray, metric: str) -> None:
-    forward = emd(x, y, metric=metric)
+    forward = emd(x, y, ground_cost=metric)
     assert forward >= 0.0
     # The transposed linear programme has the same optimum; cost entries agree to a few ulps.
-    assert emd(y, x, metric=metric) == pytest.approx(forward, rel=1e-12, abs=1e-12)
+    assert emd(y, x, ground_cost=metric) == pytest.approx(forward, rel=1e-12, abs=1e-12)
 
 
 @settings(max_examples=40, deadline=None)
@@ -360,7 +360,7 @@ def test_emd_of_a_sample_with_itself_is_zero(x: np.ndarray, metric: str) -> None
     # The identity plan costs exactly 0 because identical points get a cost of exactly 0. With repeated points the
     # network simplex may return another plan: its reduced-cost test uses an absolute tolerance, so costs far
     # below it look equal to 0 (seen: 1.7e-22 with coordinates of 3.3e-22). Bound: 1e-12 of max(data scale, 1).
-    assert 0.0 <= emd(x, x.copy(), metric=metric) <= 1e-12 * max(float(np.abs(x).max()), 1.0)
+    assert 0.0 <= emd(x, x.copy(), ground_cost=metric) <= 1e-12 * max(float(np.abs(x).max()), 1.0)
 
 
 # ------------------------------------------------------------------------------------------------ bad input
@@ -421,11 +421,11 @@ def test_transport_rejects_weights_not_summing_to_one(function: Callable[..., fl
 
 
 @pytest.mark.parametrize("function", [sinkhorn_distance, emd])
-def test_transport_rejects_an_unknown_metric(function: Callable[..., float]) -> None:
+def test_transport_rejects_an_unknown_ground_cost(function: Callable[..., float]) -> None:
     x, y = samples(31)
     args = (1.0,) if function is sinkhorn_distance else ()
-    with pytest.raises(ValueError, match=r"metric: 'cosine' is not supported"):
-        function(x, y, *args, metric="cosine")
+    with pytest.raises(ValueError, match=r"ground_cost: 'cosine' is not supported"):
+        function(x, y, *args, ground_cost="cosine")
 
 
 def test_emd_size_guard_states_the_bytes_the_cost_matrix_needs() -> None:

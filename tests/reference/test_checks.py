@@ -172,7 +172,7 @@ def _check_text(**changes: str | None) -> str:
     ({"metric": '"psnr"'}, "check 0 ('c'): metric: unknown 'psnr'"),
     ({"reference": None}, "check 0 ('c'): reference: emd needs a reference"),
     ({"metric": '"is"'}, "check 0 ('c'): reference: is takes no reference"),
-    ({"options": "{ reg = 1.0 }"}, "check 0 ('c'): options: emd does not take reg (it takes: metric, max_iter)"),
+    ({"options": "{ reg = 1.0 }"}, "check 0 ('c'): options: emd does not take reg (it takes: ground_cost, max_iter)"),
     ({"metric": '"sinkhorn"'}, "check 0 ('c'): options: sinkhorn needs reg"),
     ({"sample": '"x"'}, "check 0 ('c'): unknown key(s) sample"),
 ])

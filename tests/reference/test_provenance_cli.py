@@ -17,7 +17,7 @@ from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.statistics import FeatureStats
 
 _MADE_LIKE = {"extractor": "fid-inception-v3/pool3", "weights_sha256": "a" * 64, "resize": "pytorch-fid",
-              "precision": "fp32"}
+              "numerics": "fp32"}
 
 
 def _sample(seed: int, n: int = 120, d: int = 5) -> np.ndarray:
@@ -36,7 +36,7 @@ def _features_file(path: Path, x: np.ndarray, **changes: object) -> Path:
     ("resize", "clean"),
     ("weights_sha256", "b" * 64),
     ("extractor", "fid-inception-v3/block768"),
-    ("precision", "bf16"),
+    ("numerics", "bf16"),
 ])
 def test_fid_refuses_stats_made_differently_naming_both_files_and_field(tmp_path: Path, field: str, other: str
                                                                          ) -> None:
@@ -95,8 +95,18 @@ def test_fp32_fast_statistics_compare_with_fp32_ones(tmp_path: Path) -> None:
     # fp32-fast is the same float32 network rounded differently: comparable with fp32, no mismatch recorded.
     x, y = _sample(1), _sample(2)
     first = _stats_file(tmp_path / "first.npz", x)
-    second = _stats_file(tmp_path / "second.npz", y, precision="fp32-fast")
+    second = _stats_file(tmp_path / "second.npz", y, numerics="fp32-fast")
     result = run_json("fid", first, second)
     assert "mismatch_allowed" not in result
     expected = calculate_frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
     assert result["fid"] == pytest.approx(expected, rel=1e-9)  # scipy sqrtm vs eigen route, float64
+
+
+def test_records_written_with_the_old_precision_field_compare_as_numerics(tmp_path: Path) -> None:
+    # Files written before the rename say "precision" for the network's numeric mode: still compared, under the
+    # current name, so a bf16 file made that way is refused against an fp32 one.
+    old = {key: value for key, value in _MADE_LIKE.items() if key != "numerics"}
+    first = _stats_file(tmp_path / "first.npz", _sample(1))
+    second = save_stats(tmp_path / "second.npz", FeatureStats.from_features(_sample(2)), {**old, "precision": "bf16"})
+    code, _, err = run("fid", first, second)
+    assert code == 1 and "(numerics: 'fp32' vs 'bf16')" in err
