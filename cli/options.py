@@ -46,11 +46,18 @@ def is_main_process() -> bool:
     return rank_and_world_size()[0] == 0
 
 
-def extraction_options(command: Callable) -> Callable:
-    """Add the flags that say how images become features, and build ``ExtractionOptions`` from them."""
+def extraction_options(command: Callable | None = None, *, extractor: str = DEFAULTS["extract_extractor"]) -> Any:
+    """Add the flags that say how images become features, and build ``ExtractionOptions`` from them.
+
+    ``extractor`` is the default of ``--extractor`` (a metric defined with its own, e.g. cmmd, passes it). Used as
+    ``@extraction_options`` or ``extraction_options(command, extractor=...)``.
+    """
+    if command is None:
+        return functools.partial(extraction_options, extractor=extractor)
     options = [
-        click.option("--extractor", type=click.Choice(list(EXTRACTORS)), default=DEFAULTS["extract_extractor"],
-                     show_default=True, help="Feature extractor (ganmetrics.features.extractors)."),
+        click.option("--extractor", default=extractor, show_default=True,
+                     help=f"Feature extractor: {', '.join(EXTRACTORS)}; or package.module:factory, a function "
+                          "returning your own torch module (recorded under that name)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Extractor weights file (else its environment variable, the cache, download)."),
         click.option("--protocol", "--resize", "protocol", type=click.Choice(list(PROTOCOLS)),
@@ -114,7 +121,7 @@ def metric_command(spec: MetricSpec) -> click.Command:
             **options: Any) -> None:
         report(measure_for_cli(spec.name, first, second, loader, allow_mismatch, **options), as_json)
 
-    command: Callable = extraction_options(run)
+    command: Callable = extraction_options(run, extractor=spec.extractor or DEFAULTS["extract_extractor"])
     for option in reversed(spec.options):
         command = click_option(option)(command)
     if spec.needs_reference:

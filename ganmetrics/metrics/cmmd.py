@@ -50,7 +50,7 @@ def cmmd(
     y: ArrayLike,
     *,
     chunk_size: int = DEFAULTS["mmd_chunk_size"],
-    precision: str = DEFAULTS["kernel_precision"],
+    precision: str = DEFAULTS["mmd_matmul_dtype"],
 ) -> float:
     r"""Return CMMD as the reference defines it: 1000 x the biased (V-statistic) Gaussian MMD^2, sigma = 10, of
     the L2-normalised rows of ``x`` and ``y``.
@@ -99,7 +99,7 @@ def cmmd_unbiased(
     y: ArrayLike,
     *,
     chunk_size: int = DEFAULTS["mmd_chunk_size"],
-    precision: str = DEFAULTS["kernel_precision"],
+    precision: str = DEFAULTS["mmd_matmul_dtype"],
 ) -> float:
     r"""Return 1000 x the unbiased Gaussian MMD^2 (sigma = 10) of the L2-normalised rows of ``x`` and ``y``.
 

@@ -11,6 +11,7 @@ backbones expect) and must return an (N, d) tensor; anything else, or NaN/Inf, i
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 
@@ -35,6 +36,9 @@ class CustomExtractor(nn.Module):
             self.module = function  # registered, so that .to(device) and .eval() reach it
         self.function = function
         self.name = name
+        # An empty parameter that moves with .to(device): the pipeline reads a network's device from its first
+        # parameter, and a user's module may have none (a pooling stack) or be a plain function.
+        self.device_anchor = nn.Parameter(torch.empty(0), requires_grad=False)
 
     def forward(self, x: torch.Tensor, outputs: Sequence[str] = (OUTPUT,)) -> dict[str, torch.Tensor]:
         """Return ``{"features": function(x)}`` after checking its shape and values.
@@ -91,8 +95,10 @@ def custom_extractor(
     )
 
 
+@functools.cache
 def load_factory(text: str) -> ExtractorSpec:
-    """Return the spec of ``package.module:factory``: ``factory()`` imported and called, named ``text``.
+    """Return the spec of ``package.module:factory``: ``factory()`` imported and called once per process (the
+    spec is cached: the options object asks for it more than once), named ``text``.
 
     Raises ``ValueError`` naming ``text`` when it is not of that form, the module cannot be imported, the
     attribute is missing, or calling it fails.
