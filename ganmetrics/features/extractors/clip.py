@@ -196,8 +196,9 @@ def _spec(architecture: ClipArchitecture, batch_size: int) -> ExtractorSpec:
         name=architecture.name,
         family="clip",
         outputs={OUTPUT: architecture.embed_dim},
-        protocols=(f"openai-clip-{size}", f"tf-clip-{size}", f"dgm-eval-clip-{size}")
-        + (("cmmd-336",) if size == 336 else ()),
+        # ViT-L/14@336 is CMMD's network: its default is the CMMD reference's preprocessing.
+        protocols=(("cmmd-336",) if size == 336 else ())
+        + (f"openai-clip-{size}", f"tf-clip-{size}", f"dgm-eval-clip-{size}"),
         weights=WeightsSource(
             file_name=architecture.file_name, url=architecture.url, sha256=architecture.sha256, env_var=env
         ),
