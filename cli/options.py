@@ -21,7 +21,7 @@ from ganmetrics.features.extractors import EXTRACTORS
 from ganmetrics.features.protocols import PROTOCOLS
 from ganmetrics.features.weights import WeightsNotFoundError
 from ganmetrics.inputs import ExtractionOptions, InputLoader
-from ganmetrics.registry import MetricSpec, Option, compute
+from ganmetrics.registry import MetricSpec, Option, compute, feature_space
 
 USER_ERRORS = (ValueError, TypeError, OSError, WeightsNotFoundError)
 
@@ -121,7 +121,7 @@ def metric_command(spec: MetricSpec) -> click.Command:
             **options: Any) -> None:
         report(measure_for_cli(spec.name, first, second, loader, allow_mismatch, **options), as_json)
 
-    command: Callable = extraction_options(run, extractor=spec.extractor or DEFAULTS["extract_extractor"])
+    command: Callable = extraction_options(run, extractor=feature_space([spec]))
     for option in reversed(spec.options):
         command = click_option(option)(command)
     if spec.needs_reference:

@@ -104,7 +104,8 @@ class MetricSpec:
     ``consumes`` is ``"stats"`` (Gaussian statistics of both sides), ``"rows"`` (feature rows of both sides) or
     ``"logits"`` (classifier logits of the generated side only). ``extractor`` names the extractor a metric is
     defined with (``fid`` and ``is``: Inception; ``cmmd``: CLIP ViT-L/14@336): it is the default for that metric,
-    and inputs made with another are refused, so that a number called FID is always FID.
+    and inputs made with another are refused, so that a number called FID is always FID. ``default_extractor``
+    only sets the default (``prdc``: VGG16, the embedding of Kynkäänniemi et al. 2019 and Naeem et al. 2020).
     ``value(reference, generated, kwargs)`` calls ``function`` on what the sides hold (reference None for logits
     metrics) and returns the values by output key; ``interval`` (optional) returns a percentile-bootstrap
     interval of the headline value.
@@ -121,6 +122,7 @@ class MetricSpec:
     interval: Callable[..., Any] | None = None
     command: bool = True
     extractor: str | None = None  # the one feature space the number is defined in (None: any)
+    default_extractor: str | None = None  # the extractor of the paper it reproduces, when not the Inception
 
     @property
     def needs_reference(self) -> bool:
@@ -271,7 +273,7 @@ METRICS: dict[str, MetricSpec] = {
                    prdc, _prdc, (keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE), HIGHER,
                    (Option("k", "prdc_k", "Neighbourhood size of precision and recall.", int, minimum=1),
                     Option("density_k", "prdc_density_k", "Neighbourhood size of density and coverage.", int,
-                           minimum=1))),
+                           minimum=1)), default_extractor="vgg16"),
         MetricSpec("fd", "Fréchet distance between FIRST and SECOND in the space of --extractor (FD_DINOv2 with "
                    "dinov2-vit-l-14, FD_CLIP with clip-vit-l-14; fid is the Inception one).", STATS, fid_between, _fd,
                    (keys.FD,), LOWER, interval=_fid_ci),
@@ -412,14 +414,19 @@ def measure(
 
 
 def feature_space(specs: Sequence[MetricSpec]) -> str:
-    """Return the extractor ``specs`` are defined with (the default one when none names its own).
+    """Return the extractor for ``specs``: the one they are defined with, else their common default extractor
+    (``prdc``'s VGG16 alone), else the FID Inception.
 
-    Raises ``ValueError`` when two of them name different extractors (``fid`` and ``cmmd``: compute them apart).
+    Raises ``ValueError`` when two of them are defined with different extractors (``fid`` and ``cmmd``: compute
+    them apart).
     """
     named = {spec.extractor: spec.name for spec in specs if spec.extractor is not None}
     if len(named) > 1:
         listed = ", ".join(f"{name} ({extractor})" for extractor, name in named.items())
         raise ValueError(f"metrics: {listed} are defined in different feature spaces; compute them separately")
+    defaults = {spec.default_extractor for spec in specs}
+    if not named and len(defaults) == 1 and None not in defaults:
+        return defaults.pop()
     return next(iter(named), DEFAULTS["extract_extractor"])
 
 
