@@ -7,7 +7,7 @@ dinov2==0.0.1.dev2``), built as ``hubconf.py`` builds the released backbones: ``
 
 Tolerance: 1e-5 of the largest |feature| (the issue's bound). timm runs attention as one fused
 ``scaled_dot_product_attention`` where the official code multiplies q, k and v explicitly; measured on ViT-S/14:
-1.1e-6 of max |feature|.
+9.2e-7 of max |feature| (two-block ViT-B/L/g: up to 8.9e-7).
 """
 
 from __future__ import annotations
