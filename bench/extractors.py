@@ -66,12 +66,11 @@ def _torch_fidelity(name: str, state: dict[str, torch.Tensor], device: torch.dev
         torch.save(state, work / "vgg16.pth")
         extractor = FeatureExtractorVGG16("vgg16", ["fc2_relu"], feature_extractor_weights_path=str(work / "vgg16.pth"))
     elif name.startswith("clip"):
-        import clip  # OpenAI's package, to write the TorchScript archive torch-fidelity reads
         from torch_fidelity.feature_extractor_clip import FeatureExtractorCLIP
 
-        model = clip.model.build_model(dict(state)).float().eval()
-        path = work / "clip.pt"
-        torch.jit.trace_module(model, {"encode_image": torch.zeros(1, 3, 224, 224)}).save(str(path))
+        from ganmetrics.features.extractors.random_weights import save_torchscript_archive
+
+        path = save_torchscript_archive(state, work / "clip.pt")
         extractor = FeatureExtractorCLIP(name, ["clip"], feature_extractor_weights_path=str(path))
     else:
         from dinov2.layers import MemEffAttention, NestedTensorBlock

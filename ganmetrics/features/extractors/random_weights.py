@@ -6,9 +6,12 @@ magnitudes resemble a trained network's, so comparisons with peers exercise real
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
+from torch import nn
 
 _EMBEDDINGS = ("cls_token", "pos_embed", "mask_token", "class_embedding", "positional_embedding", "token_embedding")
 
@@ -46,3 +49,23 @@ def random_state_dict(
             value = torch.randn(shape, generator=generator) / math.sqrt(fan_in)
         state[name] = value.half() if stored_as_half(name) else value
     return state
+
+
+def save_torchscript_archive(state: Mapping[str, torch.Tensor], path: str | Path) -> Path:
+    """Return ``path`` after writing ``state`` there as a TorchScript archive, the format of OpenAI's CLIP
+    release files (whose ``torch.jit.load(path).state_dict()`` holds the weights), with no model code: a scripted
+    tree of empty modules whose parameters carry the dotted names. For tests of the readers of that format."""
+    root = nn.Module()
+    for key, value in state.items():
+        *parents, leaf = key.split(".")
+        node = root
+        for part in parents:
+            if not hasattr(node, part):
+                node.add_module(part, nn.Module())
+            node = getattr(node, part)
+        node.register_parameter(leaf, nn.Parameter(value, requires_grad=False))
+    path = Path(path)
+    with warnings.catch_warnings():  # torch.jit is deprecated, yet it is the release format
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(root).save(str(path))
+    return path

@@ -19,10 +19,14 @@ from torch_fidelity import feature_extractor_clip as fidelity_clip
 
 from ganmetrics.features import protocols
 from ganmetrics.features.extractors.clip import ARCHITECTURES, build_clip, stored_as_half
-from ganmetrics.features.extractors.random_weights import random_state_dict
+from ganmetrics.features.extractors.random_weights import random_state_dict, save_torchscript_archive
 from ganmetrics.features.weights import read_state_dict
 
-openai_clip = pytest.importorskip("clip", reason="OpenAI CLIP: pip install openai-clip")
+try:
+    import clip as openai_clip  # OpenAI's package (PyPI openai-clip), the second reference
+except ModuleNotFoundError:
+    openai_clip = None
+needs_openai_clip = pytest.mark.skipif(openai_clip is None, reason="OpenAI CLIP: pip install openai-clip")
 
 TOLERANCE = 1e-5
 B32 = ARCHITECTURES["clip-vit-b-32"]
@@ -51,11 +55,9 @@ def _openai_model(architecture, layers: int | None = None):
 
 @pytest.fixture(scope="module")
 def b32_release(tmp_path_factory) -> tuple[dict[str, torch.Tensor], str]:
-    """Random ViT-B/32 release weights and the TorchScript archive holding them, traced as OpenAI's are."""
+    """Random ViT-B/32 release weights and the TorchScript archive holding them, as OpenAI's files hold theirs."""
     state = random_state_dict(B32.release_shapes(), seed=7, stored_as_half=stored_as_half)
-    model = openai_clip.model.build_model(dict(state)).float().eval()
-    path = tmp_path_factory.mktemp("clip") / B32.file_name
-    torch.jit.trace_module(model, {"encode_image": torch.zeros(1, 3, 224, 224)}).save(str(path))
+    path = save_torchscript_archive(state, tmp_path_factory.mktemp("clip") / B32.file_name)
     return state, str(path)
 
 
@@ -68,7 +70,7 @@ def test_release_archive_reads_as_the_state_dict_it_holds(b32_release):
     state, path = b32_release
     read = read_state_dict(path)
     assert set(read) == set(state)
-    assert all(torch.equal(read[key], state[key].float()) for key in state)
+    assert all(torch.equal(read[key], state[key]) and read[key].dtype == state[key].dtype for key in state)
 
 
 @pytest.mark.parametrize("height, width", [(32, 48), (256, 256)])
@@ -84,6 +86,7 @@ def test_vit_b32_matches_torch_fidelity_end_to_end(b32_release, height, width):
     _assert_close(ours, expected)
 
 
+@needs_openai_clip
 def test_vit_b32_matches_openai_clip_with_its_preprocess(b32_release):
     _, path = b32_release
     images = _images(200, 300)
@@ -114,6 +117,7 @@ def test_larger_encoders_match_openai_code_on_their_first_two_blocks(name):
         _assert_close(build_clip(state, architecture)(images)["embedding"], reference.eval()(images))
 
 
+@needs_openai_clip
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_release_layout_and_half_precision_equal_openai_model(name):
     # On the meta device: shapes and dtypes only. Parameter counts as OpenAI's model card rounds them:
@@ -128,6 +132,20 @@ def test_release_layout_and_half_precision_equal_openai_model(name):
     count = sum(value.numel() for value in state.values())
     published = {"clip-vit-b-32": 151e6, "clip-vit-b-16": 150e6, "clip-vit-l-14": 428e6, "clip-vit-l-14-336": 428e6}
     assert abs(count - published[name]) < 0.01 * published[name]
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_image_encoder_layout_equals_torch_fidelitys_vendored_model(name):
+    architecture = ARCHITECTURES[name]
+    with torch.device("meta"):
+        model = fidelity_clip.CLIPVisual(
+            architecture.embed_dim,
+            architecture.image_size,
+            architecture.layers,
+            architecture.width,
+            architecture.patch_size,
+        )
+    assert architecture.visual_shapes() == {key: tuple(value.shape) for key, value in model.state_dict().items()}
 
 
 def test_urls_carry_torch_fidelitys_sha256_of_each_release_file():
