@@ -54,21 +54,29 @@ def update_results(path: Path, sections: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"cases to run (default all): {', '.join(CASES)}")
-    parser.add_argument("--scale", choices=SCALES, default="default",
-                        help="problem sizes: smoke (seconds), default, or full (the issue's sizes; slow)")
+    parser.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="default",
+        help="problem sizes: smoke (seconds), default, or full (the issue's sizes; slow)",
+    )
     parser.add_argument("--full", action="store_const", const="full", dest="scale", help="same as --scale full")
     parser.add_argument("--repeats", type=int, default=5, help="runs per implementation (default 5)")
-    parser.add_argument("--row-budget", type=float, default=120.0,
-                        help="seconds after which a slow row stops repeating (after at least 3 runs)")
-    parser.add_argument("--output", type=Path, default=RESULTS,
-                        help="results file to update (default bench/RESULTS.md)")
+    parser.add_argument(
+        "--row-budget",
+        type=float,
+        default=120.0,
+        help="seconds after which a slow row stops repeating (after at least 3 runs)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help="results file to update (default bench/RESULTS.md)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, do not update the results file")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
-    config = Config(scale=args.scale, repeats=args.repeats, min_runs=min(3, args.repeats),
-                    row_budget_s=args.row_budget)
+    config = Config(scale=args.scale, repeats=args.repeats, min_runs=min(3, args.repeats), row_budget_s=args.row_budget)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     sections = {}
     for name in args.names or list(CASES):
@@ -79,9 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         tables = module.run(config)
         elapsed = time.perf_counter() - started
         body = "\n".join(
-            [f"## {module.TITLE} (`{name}`)", "",
-             f"Command `{command.strip()}`, scale `{config.scale}`, {when}, {elapsed:.0f} s; load average "
-             f"before {load_before}, after {load_average()}.", ""]
+            [
+                f"## {module.TITLE} (`{name}`)",
+                "",
+                f"Command `{command.strip()}`, scale `{config.scale}`, {when}, {elapsed:.0f} s; load average "
+                f"before {load_before}, after {load_average()}.",
+                "",
+            ]
             + [table.markdown() for table in tables]
         )
         print(body, flush=True)

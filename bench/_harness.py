@@ -132,16 +132,23 @@ class Table:
             for r in self.rows:
                 if r.ours and r.times:
                     lines.append(
-                        f"Speed-up of {r.name} over the best peer ({best.name}): "
-                        f"**{best.median / r.median:.2f}×**."
+                        f"Speed-up of {r.name} over the best peer ({best.name}): **{best.median / r.median:.2f}×**."
                     )
         lines += [f"{note}" for note in self.notes]
         lines.append("")
         return "\n".join(lines)
 
 
-def measure(title: str, impls: list[Impl], config: Config, *, reference_name: str = "",
-            reference: float | None = None, value_name: str = "value", notes: list[str] | None = None) -> Table:
+def measure(
+    title: str,
+    impls: list[Impl],
+    config: Config,
+    *,
+    reference_name: str = "",
+    reference: float | None = None,
+    value_name: str = "value",
+    notes: list[str] | None = None,
+) -> Table:
     """Return the table of ``impls`` run round-robin ``config.repeats`` times (see the module docstring).
 
     An implementation that raises is recorded with its error and not run again.
@@ -197,8 +204,17 @@ def environment() -> list[str]:
         f"- OS: {platform.platform()}, Python {platform.python_version()}",
     ]
     versions = []
-    for package in ("ganmetrics", "torch", "numpy", "scipy", "pytorch-fid", "torch-fidelity", "clean-fid",
-                    "torchmetrics", "pot"):
+    for package in (
+        "ganmetrics",
+        "torch",
+        "numpy",
+        "scipy",
+        "pytorch-fid",
+        "torch-fidelity",
+        "clean-fid",
+        "torchmetrics",
+        "pot",
+    ):
         try:
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:

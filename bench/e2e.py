@@ -96,21 +96,63 @@ def _run(args: list[str], pattern: str) -> float:
 def _commands(a: Path, b: Path, weights: Path) -> dict[str, tuple[list[str], str]]:
     python = sys.executable
     cuda = torch.cuda.is_available()
-    ours = [python, "-m", "ganmetrics.cli.main", "fid", str(a), str(b), "--weights", str(weights), "--batch-size",
-            str(BATCH), "--quiet", "--json", "--device", "cuda" if cuda else "cpu"]
+    ours = [
+        python,
+        "-m",
+        "ganmetrics.cli.main",
+        "fid",
+        str(a),
+        str(b),
+        "--weights",
+        str(weights),
+        "--batch-size",
+        str(BATCH),
+        "--quiet",
+        "--json",
+        "--device",
+        "cuda" if cuda else "cpu",
+    ]
     number = r"([-+0-9.eE]+)"
     return {
         "ours pytorch-fid": (ours + ["--resize", "pytorch-fid"], r'"fid":\s*' + number),
-        "pytorch-fid": ([python, "-m", "pytorch_fid", str(a), str(b), "--batch-size", str(BATCH), "--device",
-                         "cuda" if cuda else "cpu"], r"FID:\s*" + number),
+        "pytorch-fid": (
+            [
+                python,
+                "-m",
+                "pytorch_fid",
+                str(a),
+                str(b),
+                "--batch-size",
+                str(BATCH),
+                "--device",
+                "cuda" if cuda else "cpu",
+            ],
+            r"FID:\s*" + number,
+        ),
         "ours tf": (ours + ["--resize", "tf"], r'"fid":\s*' + number),
-        "ours pytorch-fid fast": (ours + ["--resize", "pytorch-fid", "--numerics", "fp32-fast"],
-                                  r'"fid":\s*' + number),
+        "ours pytorch-fid fast": (ours + ["--resize", "pytorch-fid", "--numerics", "fp32-fast"], r'"fid":\s*' + number),
         "ours tf fast": (ours + ["--resize", "tf", "--numerics", "fp32-fast"], r'"fid":\s*' + number),
-        "torch-fidelity": ([python, "-m", "torch_fidelity.fidelity", "--fid", "--input1", str(a), "--input2", str(b),
-                            "--feature-extractor-weights-path", str(weights), "--batch-size", str(BATCH), "--json",
-                            "--silent", "--no-cache"] + ([] if cuda else ["--cpu"]),
-                           r'"frechet_inception_distance":\s*' + number),
+        "torch-fidelity": (
+            [
+                python,
+                "-m",
+                "torch_fidelity.fidelity",
+                "--fid",
+                "--input1",
+                str(a),
+                "--input2",
+                str(b),
+                "--feature-extractor-weights-path",
+                str(weights),
+                "--batch-size",
+                str(BATCH),
+                "--json",
+                "--silent",
+                "--no-cache",
+            ]
+            + ([] if cuda else ["--cpu"]),
+            r'"frechet_inception_distance":\s*' + number,
+        ),
     }
 
 
@@ -129,18 +171,25 @@ def _timing_tables(n: int, size: int, config: Config, modes: tuple[str, ...] = (
         peer, cli = peers[mode]
         table = measure(
             f"2 × {n} PNGs of {size}×{size}, resize {mode}: `ganmetrics fid` vs `{cli}`",
-            [impl(f"ours {mode}", "ganmetrics fid", True, f"--resize {mode}"),
-             impl(f"ours {mode} fast", "ganmetrics fid fp32-fast", True, f"--resize {mode} --numerics fp32-fast"),
-             impl(peer, peer, False, "CLI")],
-            config, value_name="FID",
+            [
+                impl(f"ours {mode}", "ganmetrics fid", True, f"--resize {mode}"),
+                impl(f"ours {mode} fast", "ganmetrics fid fp32-fast", True, f"--resize {mode} --numerics fp32-fast"),
+                impl(peer, peer, False, "CLI"),
+            ],
+            config,
+            value_name="FID",
         )
         table.reference_name, table.reference = f"{peer} CLI", table.row(peer).value
         if n <= 2048:
             table.notes.append(
                 f"With {n} images per side the covariances are rank-deficient (N < 2048): the peers' FID is low by "
-                "~1e-6 relative from round-off (see the `frechet` case), which adds to the feature rounding here.")
-        table.notes.append(f"Images per second end to end (2 × {n} images, median run): "
-                           + ", ".join(f"{r.name} {2 * n / r.median:.1f}" for r in table.rows if r.times) + ".")
+                "~1e-6 relative from round-off (see the `frechet` case), which adds to the feature rounding here."
+            )
+        table.notes.append(
+            f"Images per second end to end (2 × {n} images, median run): "
+            + ", ".join(f"{r.name} {2 * n / r.median:.1f}" for r in table.rows if r.times)
+            + "."
+        )
         tables.append(table)
     return tables
 
@@ -181,28 +230,50 @@ def _probe_features(count: int) -> Table:
             with torch.inference_mode():
                 theirs_tf = extractor(images)[0].numpy()
             ours_tf = extract_features(folder, model=model, resize="tf", progress=False, num_workers=0)
-            ours_fast = extract_features(folder, model=model, resize="pytorch-fid", progress=False, num_workers=0,
-                                         numerics="fp32-fast")
+            ours_fast = extract_features(
+                folder, model=model, resize="pytorch-fid", progress=False, num_workers=0, numerics="fp32-fast"
+            )
         finally:
             torch.set_num_threads(threads)
-        rows.append((f"pytorch-fid get_activations, {count_threads} thread(s)",
-                     float(np.abs(ours.features["pool3"] - theirs).max())))
-        rows.append((f"torch-fidelity extractor, {count_threads} thread(s)",
-                     float(np.abs(ours_tf.features["pool3"] - theirs_tf).max())))
-        rows.append((f"ours fp32-fast against ours fp32, {count_threads} thread(s)",
-                     float(np.abs(ours_fast.features["pool3"] - ours.features["pool3"]).max())))
+        rows.append(
+            (
+                f"pytorch-fid get_activations, {count_threads} thread(s)",
+                float(np.abs(ours.features["pool3"] - theirs).max()),
+            )
+        )
+        rows.append(
+            (
+                f"torch-fidelity extractor, {count_threads} thread(s)",
+                float(np.abs(ours_tf.features["pool3"] - theirs_tf).max()),
+            )
+        )
+        rows.append(
+            (
+                f"ours fp32-fast against ours fp32, {count_threads} thread(s)",
+                float(np.abs(ours_fast.features["pool3"] - ours.features["pool3"]).max()),
+            )
+        )
     table_rows = []
     for name, diff in rows:
         row = Row(name, False, f"{count} images, 64×64")
         row.value = diff
         table_rows.append(row)
     scale = float(np.abs(theirs).max())
-    return Table("Feature agreement: max |pool3 ours − pool3 peer| on the probe", table_rows, "", None,
-                 value_name="max abs diff", timed=False, value_format=".2e",
-                 notes=[f"pool3 values reach {scale:.2f} here; target 1e-5 absolute. Our resize runs on one thread "
-                        "always; the network's CPU kernels round differently with the thread count. fp32-fast "
-                        "(BatchNorm folded, channels-last) rounds differently by design and is opt-in; seeded "
-                        "random weights amplify rounding through the 94 layers more than trained ones."])
+    return Table(
+        "Feature agreement: max |pool3 ours − pool3 peer| on the probe",
+        table_rows,
+        "",
+        None,
+        value_name="max abs diff",
+        timed=False,
+        value_format=".2e",
+        notes=[
+            f"pool3 values reach {scale:.2f} here; target 1e-5 absolute. Our resize runs on one thread "
+            "always; the network's CPU kernels round differently with the thread count. fp32-fast "
+            "(BatchNorm folded, channels-last) rounds differently by design and is opt-in; seeded "
+            "random weights amplify rounding through the 94 layers more than trained ones."
+        ],
+    )
 
 
 def _profile(n: int, size: int) -> Table:
@@ -242,12 +313,21 @@ def _profile(n: int, size: int) -> Table:
         row = Row(name, True, f"{100 * seconds / total:.0f} %")
         row.value = seconds
         rows.append(row)
-    return Table(f"Profile of our pipeline on one folder of {n} PNGs of {size}×{size} (stages in sequence)", rows,
-                 "", None, value_name="seconds", timed=False, value_format=".2f",
-                 notes=[f"{n / stages['network (Inception v3, batch 50)']:.1f} images/s through the network "
-                        f"alone on {torch.get_num_threads()} threads; {n / fast_seconds:.1f} images/s with "
-                        f"--numerics fp32-fast ({fast_seconds:.2f} s, not counted above). The Fréchet distance "
-                        "itself (two 2048-d covariances) is measured in the `frechet` case."])
+    return Table(
+        f"Profile of our pipeline on one folder of {n} PNGs of {size}×{size} (stages in sequence)",
+        rows,
+        "",
+        None,
+        value_name="seconds",
+        timed=False,
+        value_format=".2f",
+        notes=[
+            f"{n / stages['network (Inception v3, batch 50)']:.1f} images/s through the network "
+            f"alone on {torch.get_num_threads()} threads; {n / fast_seconds:.1f} images/s with "
+            f"--numerics fp32-fast ({fast_seconds:.2f} s, not counted above). The Fréchet distance "
+            "itself (two 2048-d covariances) is measured in the `frechet` case."
+        ],
+    )
 
 
 def run(config: Config) -> list[Table]:

@@ -81,8 +81,15 @@ def _torch_fidelity(name: str, state: dict[str, torch.Tensor], device: torch.dev
 
         arch = ARCHITECTURES[name]
         official = DinoVisionTransformer(
-            img_size=518, patch_size=14, embed_dim=arch.embed_dim, depth=arch.depth, num_heads=arch.num_heads,
-            mlp_ratio=4, init_values=1.0, block_chunks=0, ffn_layer="swiglufused" if arch.swiglu else "mlp",
+            img_size=518,
+            patch_size=14,
+            embed_dim=arch.embed_dim,
+            depth=arch.depth,
+            num_heads=arch.num_heads,
+            mlp_ratio=4,
+            init_values=1.0,
+            block_chunks=0,
+            ffn_layer="swiglufused" if arch.swiglu else "mlp",
             block_fn=functools.partial(NestedTensorBlock, attn_class=MemEffAttention),
         )
         official.load_state_dict(state)
@@ -144,11 +151,13 @@ def _speed_table(name: str, device: torch.device, config: Config) -> Table:
     table = measure(
         f"{name}, {n} images of 256 x 256 on {device.type}",
         [Impl("ganmetrics", timed(ours), ours=True), Impl("torch-fidelity 0.4", timed(peer))],
-        config, value_name="‖features‖",
+        config,
+        value_name="‖features‖",
     )
     rates = ", ".join(f"{row.name} {n / row.median:.1f} images/s" for row in table.rows if row.times)
-    table.notes += [f"Throughput: {rates}. Largest feature difference from torch-fidelity: {difference} of "
-                    "max |feature|."]
+    table.notes += [
+        f"Throughput: {rates}. Largest feature difference from torch-fidelity: {difference} of max |feature|."
+    ]
     return table
 
 
@@ -174,28 +183,56 @@ def child(name: str, batch: int, device: str) -> dict[str, float]:
 def _memory_table(device: torch.device, config: Config) -> Table:
     batch = 64 if device.type == "cuda" else config.pick(2, 8, 64)
     rows = []
-    for name in config.pick(("dinov2-vit-s-14", "clip-vit-b-32"), ("dinov2-vit-l-14", "clip-vit-l-14"),
-                            ("dinov2-vit-l-14", "clip-vit-l-14")):
-        out = subprocess.run([sys.executable, "-m", "bench.extractors", name, str(batch), device.type],
-                             capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    for name in config.pick(
+        ("dinov2-vit-s-14", "clip-vit-b-32"), ("dinov2-vit-l-14", "clip-vit-l-14"), ("dinov2-vit-l-14", "clip-vit-l-14")
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.extractors", name, str(batch), device.type],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        row = Row(f"{name}, batch {batch}", True,
-                  f"{result['seconds']:.1f} s, baseline {result['baseline_mib']:.0f} MiB (weights loaded)")
+        row = Row(
+            f"{name}, batch {batch}",
+            True,
+            f"{result['seconds']:.1f} s, baseline {result['baseline_mib']:.0f} MiB (weights loaded)",
+        )
         row.value = result["peak_mib"]
         rows.append(row)
-    note = "" if device.type == "cuda" or batch == 64 else (
-        f" Batch {batch}, not 64: a batch of 64 ViT-L images takes minutes on this CPU (--full runs it).")
-    return Table(f"Peak memory of one forward pass above the loaded network ({device.type}), MiB", rows, "", None,
-                 value_name="peak MiB", timed=False, value_format=".0f",
-                 notes=[f"One child process per row, protocol included.{note}"])
+    note = (
+        ""
+        if device.type == "cuda" or batch == 64
+        else (f" Batch {batch}, not 64: a batch of 64 ViT-L images takes minutes on this CPU (--full runs it).")
+    )
+    return Table(
+        f"Peak memory of one forward pass above the loaded network ({device.type}), MiB",
+        rows,
+        "",
+        None,
+        value_name="peak MiB",
+        timed=False,
+        value_format=".0f",
+        notes=[f"One child process per row, protocol included.{note}"],
+    )
 
 
 def run(config: Config) -> list[Table]:
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    names = config.pick(("dinov2-vit-s-14", "clip-vit-b-32", "vgg16"),
-                        ("dinov2-vit-s-14", "dinov2-vit-b-14", "clip-vit-b-32", "clip-vit-b-16", "vgg16"),
-                        ("dinov2-vit-s-14", "dinov2-vit-b-14", "dinov2-vit-l-14", "clip-vit-b-32", "clip-vit-b-16",
-                         "clip-vit-l-14", "vgg16"))
+    names = config.pick(
+        ("dinov2-vit-s-14", "clip-vit-b-32", "vgg16"),
+        ("dinov2-vit-s-14", "dinov2-vit-b-14", "clip-vit-b-32", "clip-vit-b-16", "vgg16"),
+        (
+            "dinov2-vit-s-14",
+            "dinov2-vit-b-14",
+            "dinov2-vit-l-14",
+            "clip-vit-b-32",
+            "clip-vit-b-16",
+            "clip-vit-l-14",
+            "vgg16",
+        ),
+    )
     tables = [_speed_table(name, device, config) for device in devices for name in names]
     return tables + [_memory_table(device, config) for device in devices]
 

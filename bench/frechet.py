@@ -52,11 +52,14 @@ def _peers(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> 
         Impl("pytorch-fid", lambda: calculate_frechet_distance(mu1, s1, mu2, s2), note="scipy sqrtm"),
         Impl("clean-fid", lambda: cleanfid_frechet(mu1, s1, mu2, s2), note="scipy sqrtm"),
         Impl("torchmetrics", lambda: float(_compute_fid(*t)), note="torch eigvals"),
-        Impl("torch-fidelity", lambda: fid_statistics_to_metric(
-            {"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}, False)["frechet_inception_distance"],
-            note="numpy eigvals"),
-        Impl("numpy symmetric", lambda: numpy_symmetric(mu1, s1, mu2, s2), note="eigh, written here",
-             baseline=True),
+        Impl(
+            "torch-fidelity",
+            lambda: fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}, False)[
+                "frechet_inception_distance"
+            ],
+            note="numpy eigvals",
+        ),
+        Impl("numpy symmetric", lambda: numpy_symmetric(mu1, s1, mu2, s2), note="eigh, written here", baseline=True),
     ]
 
 
@@ -79,8 +82,12 @@ def run(config: Config) -> list[Table]:
     x, y = features(n_full, d, seed=1), features(n_full, d, seed=2, shift=0.02)
     stats = (*moments(x), *moments(y))
     full = measure(
-        f"Full-rank statistics: d = {d}, N = {n_full} per side", _ours(*stats) + _peers(*stats), config,
-        reference_name="numpy symmetric route", reference=numpy_symmetric(*stats), value_name="FID",
+        f"Full-rank statistics: d = {d}, N = {n_full} per side",
+        _ours(*stats) + _peers(*stats),
+        config,
+        reference_name="numpy symmetric route",
+        reference=numpy_symmetric(*stats),
+        value_name="FID",
     )
     x, y = features(n_low, d, seed=3), features(n_low, d, seed=4, shift=0.02)
     stats = (*moments(x), *moments(y))
@@ -88,9 +95,14 @@ def run(config: Config) -> list[Table]:
     from_features = Impl("fid_from_features", lambda: fid_from_features(x, y), ours=True, note="features")
     low = measure(
         f"Rank-deficient statistics: d = {d}, N = {n_low} per side (rank {n_low - 1})",
-        _ours(*stats) + [from_features] + _peers(*stats), config,
-        reference_name="exact (numpy SVD of the centred cross-product)", reference=exact, value_name="FID",
-        notes=["The peers' error on rank-deficient statistics is silent: they return a finite number with no "
-               "warning; square roots of round-off eigenvalues (~1e-16·λ_max) of the singular product add up."],
+        _ours(*stats) + [from_features] + _peers(*stats),
+        config,
+        reference_name="exact (numpy SVD of the centred cross-product)",
+        reference=exact,
+        value_name="FID",
+        notes=[
+            "The peers' error on rank-deficient statistics is silent: they return a finite number with no "
+            "warning; square roots of round-off eigenvalues (~1e-16·λ_max) of the singular product add up."
+        ],
     )
     return [full, low]

@@ -64,8 +64,11 @@ def numpy_gaussian_mmd2(x: np.ndarray, y: np.ndarray, sigma: float) -> float:
         k = np.exp(-np.clip(sq, 0, None) / (2 * sigma**2))
         return float(k.sum() - (np.trace(k) if same else 0.0))
 
-    return (kernel_sum(x, x, True) / (m * (m - 1)) + kernel_sum(y, y, True) / (n * (n - 1))
-            - 2 * kernel_sum(x, y, False) / (m * n))
+    return (
+        kernel_sum(x, x, True) / (m * (m - 1))
+        + kernel_sum(y, y, True) / (n * (n - 1))
+        - 2 * kernel_sum(x, y, False) / (m * n)
+    )
 
 
 def kid_gflop(size: int, d: int, ours: bool) -> float:
@@ -94,31 +97,47 @@ def _kid_impls(x: np.ndarray, y: np.ndarray, subsets: int, size: int, with_float
 
     impls = [
         Impl("kid", lambda: kid(x, y, subsets=subsets, subset_size=size)[0], ours=True),
-        *([Impl('kid(precision="float64")', lambda: kid(x, y, subsets=subsets, subset_size=size,
-                                                         precision="float64")[0], ours=True)]
-          if with_float64 else []),
-        Impl("torch-fidelity", lambda: kid_features_to_metric(
-            xt, yt, kid_subsets=subsets, kid_subset_size=size, verbose=False)["kernel_inception_distance_mean"]),
+        *(
+            [
+                Impl(
+                    'kid(precision="float64")',
+                    lambda: kid(x, y, subsets=subsets, subset_size=size, precision="float64")[0],
+                    ours=True,
+                )
+            ]
+            if with_float64
+            else []
+        ),
+        Impl(
+            "torch-fidelity",
+            lambda: kid_features_to_metric(xt, yt, kid_subsets=subsets, kid_subset_size=size, verbose=False)[
+                "kernel_inception_distance_mean"
+            ],
+        ),
         Impl("clean-fid", lambda: kernel_distance(x, y, num_subsets=subsets, max_subset_size=size)),
         Impl("torchmetrics", torchmetrics_kid),
     ]
     if torch.cuda.is_available():
         xc, yc = xt.cuda(), yt.cuda()
-        impls.insert(1, Impl("kid", lambda: kid(xc, yc, subsets=subsets, subset_size=size)[0], ours=True,
-                             note="CUDA"))
+        impls.insert(1, Impl("kid", lambda: kid(xc, yc, subsets=subsets, subset_size=size)[0], ours=True, note="CUDA"))
     return impls
 
 
 def _kid_flop_note(table: Table, subsets: int, size: int, d: int) -> str:
     """Return the note on KID's matmul work: GFLOP per subset and the rate each timed row reached."""
-    rates = [f"{r.name}{f' ({r.note})' if r.note else ''} {subsets * kid_gflop(size, d, r.ours) / r.median:.0f}"
-             for r in table.rows if r.times]
-    return (f"Matmul-bound: per subset the peers compute three {size}×{size} Gram matrices at d = {d}, "
-            f"{kid_gflop(size, d, False):.3g} GFLOP; ours uses the symmetry of the two within-subset ones, "
-            f"{kid_gflop(size, d, True):.3g} GFLOP (2.25 of the 3 matrices). Matmul rate reached, in GFLOP/s "
-            f"(work / median time, so everything else counts against it): {', '.join(rates)}. Ours is torch's "
-            f"batched float32 matmul (MKL), the peers' numpy's (OpenBLAS) or torch's; in a profile of ours the "
-            f"rest (input checks, centring, gathering the rows, float64 kernel values and sums) took about 10 %.")
+    rates = [
+        f"{r.name}{f' ({r.note})' if r.note else ''} {subsets * kid_gflop(size, d, r.ours) / r.median:.0f}"
+        for r in table.rows
+        if r.times
+    ]
+    return (
+        f"Matmul-bound: per subset the peers compute three {size}×{size} Gram matrices at d = {d}, "
+        f"{kid_gflop(size, d, False):.3g} GFLOP; ours uses the symmetry of the two within-subset ones, "
+        f"{kid_gflop(size, d, True):.3g} GFLOP (2.25 of the 3 matrices). Matmul rate reached, in GFLOP/s "
+        f"(work / median time, so everything else counts against it): {', '.join(rates)}. Ours is torch's "
+        f"batched float32 matmul (MKL), the peers' numpy's (OpenBLAS) or torch's; in a profile of ours the "
+        f"rest (input checks, centring, gathering the rows, float64 kernel values and sums) took about 10 %."
+    )
 
 
 def run(config: Config) -> list[Table]:
@@ -128,39 +147,57 @@ def run(config: Config) -> list[Table]:
     x = features(n, d, seed=11).astype(np.float32)
     y = features(n, d, seed=12, shift=0.01).astype(np.float32)
     exact_full = numpy_poly_mmd2(x, y)
-    per_subset = np.array([numpy_poly_mmd2(x[i * size:(i + 1) * size], y[i * size:(i + 1) * size])
-                           for i in range(min(10, n // size))])
+    per_subset = np.array(
+        [numpy_poly_mmd2(x[i * size : (i + 1) * size], y[i * size : (i + 1) * size]) for i in range(min(10, n // size))]
+    )
     sampled = measure(
         f"KID, {subsets} subsets of {size}, from n = {n} per side, d = {d}",
-        _kid_impls(x, y, subsets, size, with_float64=False), config,
-        reference_name="unbiased MMD² of the full samples (float64 numpy)", reference=exact_full,
+        _kid_impls(x, y, subsets, size, with_float64=False),
+        config,
+        reference_name="unbiased MMD² of the full samples (float64 numpy)",
+        reference=exact_full,
         value_name="KID mean",
-        notes=[f"Each tool draws its own random subsets: the KID means differ by sampling, whose standard error "
-               f"is about {per_subset.std() / np.sqrt(subsets):.2g} here (the spread of disjoint subsets' values "
-               f"/ √{subsets}), i.e. {per_subset.std() / np.sqrt(subsets) / abs(exact_full):.1e} relative."],
+        notes=[
+            f"Each tool draws its own random subsets: the KID means differ by sampling, whose standard error "
+            f"is about {per_subset.std() / np.sqrt(subsets):.2g} here (the spread of disjoint subsets' values "
+            f"/ √{subsets}), i.e. {per_subset.std() / np.sqrt(subsets) / abs(exact_full):.1e} relative."
+        ],
     )
     sampled.notes.append(_kid_flop_note(sampled, subsets, size, d))
     n_exact = config.pick(80, 2000, 5000)
     xe, ye = x[:n_exact], y[:n_exact]
     exact = measure(
         f"KID with one subset of all n = {n_exact} samples per side (deterministic), d = {d}",
-        _kid_impls(xe, ye, 1, n_exact, with_float64=True), config,
-        reference_name="float64 numpy formula", reference=numpy_poly_mmd2(xe, ye), value_name="KID",
+        _kid_impls(xe, ye, 1, n_exact, with_float64=True),
+        config,
+        reference_name="float64 numpy formula",
+        reference=numpy_poly_mmd2(xe, ye),
+        value_name="KID",
     )
     n_mmd = config.pick(100, 10000, 10000)
     xm, ym = x[:n_mmd], y[:n_mmd]
     sigma = mmd2_unbiased(xm, ym).sigma  # the median heuristic, then fixed for every implementation
-    impls = [Impl("mmd2_unbiased", lambda: mmd2_unbiased(xm, ym, sigma=sigma).mmd2, ours=True),
-             Impl('mmd2_unbiased(precision="float64")',
-                  lambda: mmd2_unbiased(xm, ym, sigma=sigma, precision="float64").mmd2, ours=True),
-             Impl("naive numpy", lambda: numpy_gaussian_mmd2(xm, ym, sigma), note="float64, full matrices")]
+    impls = [
+        Impl("mmd2_unbiased", lambda: mmd2_unbiased(xm, ym, sigma=sigma).mmd2, ours=True),
+        Impl(
+            'mmd2_unbiased(precision="float64")',
+            lambda: mmd2_unbiased(xm, ym, sigma=sigma, precision="float64").mmd2,
+            ours=True,
+        ),
+        Impl("naive numpy", lambda: numpy_gaussian_mmd2(xm, ym, sigma), note="float64, full matrices"),
+    ]
     if torch.cuda.is_available():
         xmc, ymc = torch.from_numpy(xm).cuda(), torch.from_numpy(ym).cuda()
-        impls.insert(1, Impl("mmd2_unbiased", lambda: mmd2_unbiased(xmc, ymc, sigma=sigma).mmd2, ours=True,
-                             note="CUDA"))
+        impls.insert(
+            1, Impl("mmd2_unbiased", lambda: mmd2_unbiased(xmc, ymc, sigma=sigma).mmd2, ours=True, note="CUDA")
+        )
     gaussian = measure(
         f"Gaussian-kernel MMD², n = {n_mmd} per side, d = {d}, σ = {sigma:.4g} (median heuristic, fixed)",
-        impls, config, reference_name="naive numpy (float64)", reference=None, value_name="MMD²",
+        impls,
+        config,
+        reference_name="naive numpy (float64)",
+        reference=None,
+        value_name="MMD²",
     )
     gaussian.reference_name, gaussian.reference = "naive numpy (float64)", gaussian.row("naive numpy").value
     return [sampled, exact, gaussian]

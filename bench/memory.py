@@ -97,7 +97,7 @@ def child(method: str, n: int, d: int) -> dict[str, float]:
         pred_arr = np.empty((n, d))
         start_idx = 0
         for batch in _batches(n, d):
-            pred_arr[start_idx:start_idx + batch.shape[0]] = batch
+            pred_arr[start_idx : start_idx + batch.shape[0]] = batch
             start_idx += batch.shape[0]
         np.mean(pred_arr, axis=0)
         sigma = np.cov(pred_arr, rowvar=False)
@@ -108,13 +108,22 @@ def child(method: str, n: int, d: int) -> dict[str, float]:
         sigma = fid_features_to_statistics(torch.cat(kept))["sigma"]
     else:
         raise ValueError(f"method: unknown {method!r}")
-    return {"peak_mib": _peak_mib(), "baseline_mib": baseline, "seconds": time.perf_counter() - start,
-            "trace": float(np.trace(sigma))}
+    return {
+        "peak_mib": _peak_mib(),
+        "baseline_mib": baseline,
+        "seconds": time.perf_counter() - start,
+        "trace": float(np.trace(sigma)),
+    }
 
 
 def _measure_in_child(method: str, n: int, d: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-m", "bench.memory", method, str(n), str(d)], capture_output=True,
-                         text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.memory", method, str(n), str(d)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -126,19 +135,38 @@ def run(config: Config) -> list[Table]:
         for method in METHODS:
             result = _measure_in_child(method, n, d)
             traces[method, n] = result["trace"]
-            row = Row(f"{method}, N = {n:,}", method == "ours",
-                      f"{result['seconds']:.1f} s, baseline {result['baseline_mib']:.0f} MiB")
+            row = Row(
+                f"{method}, N = {n:,}",
+                method == "ours",
+                f"{result['seconds']:.1f} s, baseline {result['baseline_mib']:.0f} MiB",
+            )
             row.value = result["peak_mib"] - result["baseline_mib"]
             rows.append(row)
     worst = max(abs(t - traces["ours", n]) / traces["ours", n] for (_, n), t in traces.items())
-    notes = [f"One child per row; d = {d}, float32 features in batches of {BATCH}. Agreement: tr Σ of every method "
-             f"within {worst:.1e} (relative) of ours."]
+    notes = [
+        f"One child per row; d = {d}, float32 features in batches of {BATCH}. Agreement: tr Σ of every method "
+        f"within {worst:.1e} (relative) of ours."
+    ]
     if len(sizes) > 1:
         growth = {m: rows[len(METHODS) + k].value - rows[k].value for k, m in enumerate(METHODS)}
-        notes.insert(0, f"From N = {sizes[0]:,} to N = {sizes[1]:,} the peak grows by: "
-                     + ", ".join(f"{m} {g:.0f} MiB" for m, g in growth.items()) + ".")
-    return [Table(f"Peak RSS above the post-import baseline, d = {d}", rows, "", None,
-                  value_name="peak RSS − baseline (MiB)", notes=notes, timed=False, value_format=".0f")]
+        notes.insert(
+            0,
+            f"From N = {sizes[0]:,} to N = {sizes[1]:,} the peak grows by: "
+            + ", ".join(f"{m} {g:.0f} MiB" for m, g in growth.items())
+            + ".",
+        )
+    return [
+        Table(
+            f"Peak RSS above the post-import baseline, d = {d}",
+            rows,
+            "",
+            None,
+            value_name="peak RSS − baseline (MiB)",
+            notes=notes,
+            timed=False,
+            value_format=".0f",
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ def _uniform(k: int, like: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tens
 def _pot_sinkhorn(M: np.ndarray | torch.Tensor, reg: float, method: str) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # POT warns on non-convergence and overflow; the value shows it
-        value = ot.sinkhorn2(_uniform(M.shape[0], M), _uniform(M.shape[1], M), M, reg, method=method,
-                             numItermax=MAX_ITER, stopThr=TOL)
+        value = ot.sinkhorn2(
+            _uniform(M.shape[0], M), _uniform(M.shape[1], M), M, reg, method=method, numItermax=MAX_ITER, stopThr=TOL
+        )
     return float(value)
 
 
@@ -79,13 +80,18 @@ def _sinkhorn_measure(title: str, impls: list[Impl], config: Config, unconverged
     budget = min(config.row_budget_s, SLOW_ROW_S)
     table = measure(title, impls, dataclasses.replace(config, min_runs=1, row_budget_s=budget), value_name="<P, C>")
     table.reference_name, table.reference = "POT sinkhorn_log", table.row("POT sinkhorn_log").value
-    short = [f"{r.name}{f' ({r.note})' if r.note else ''}: {len(r.times)}" for r in table.rows
-             if r.times and len(r.times) < config.repeats]
+    short = [
+        f"{r.name}{f' ({r.note})' if r.note else ''}: {len(r.times)}"
+        for r in table.rows
+        if r.times and len(r.times) < config.repeats
+    ]
     if short:
         table.notes.append(f"Cut short after using the row budget of {budget:.0f} s (runs made): {'; '.join(short)}.")
     if unconverged:
-        table.notes.append(f"{', '.join(unconverged)} did not meet tol = {TOL} within {MAX_ITER} iterations "
-                           "(ConvergenceWarning); POT's methods stop at the same limit, silently.")
+        table.notes.append(
+            f"{', '.join(unconverged)} did not meet tol = {TOL} within {MAX_ITER} iterations "
+            "(ConvergenceWarning); POT's methods stop at the same limit, silently."
+        )
     return table
 
 
@@ -101,9 +107,13 @@ def _costs(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, float]:
 
 def _solver_impls(C: torch.Tensor, reg: float, unconverged: list[str]) -> list[Impl]:
     M = C.numpy()  # the same memory: POT and ours read the same matrix
-    impls = [Impl("sinkhorn_from_cost",
-                  lambda: _ours(lambda: sinkhorn_from_cost(C, reg, max_iter=MAX_ITER, tol=TOL), "ours", unconverged),
-                  ours=True)]
+    impls = [
+        Impl(
+            "sinkhorn_from_cost",
+            lambda: _ours(lambda: sinkhorn_from_cost(C, reg, max_iter=MAX_ITER, tol=TOL), "ours", unconverged),
+            ours=True,
+        )
+    ]
     impls += [
         Impl("POT sinkhorn", lambda: _pot_sinkhorn(M, reg, "sinkhorn"), note="numpy"),
         Impl("POT sinkhorn_log", lambda: _pot_sinkhorn(M, reg, "sinkhorn_log"), note="numpy"),
@@ -112,9 +122,17 @@ def _solver_impls(C: torch.Tensor, reg: float, unconverged: list[str]) -> list[I
     ]
     if torch.cuda.is_available():
         Cc = C.cuda()
-        impls.insert(1, Impl("sinkhorn_from_cost", lambda: _ours(
-            lambda: sinkhorn_from_cost(Cc, reg, max_iter=MAX_ITER, tol=TOL), "ours (CUDA)", unconverged),
-            ours=True, note="CUDA"))
+        impls.insert(
+            1,
+            Impl(
+                "sinkhorn_from_cost",
+                lambda: _ours(
+                    lambda: sinkhorn_from_cost(Cc, reg, max_iter=MAX_ITER, tol=TOL), "ours (CUDA)", unconverged
+                ),
+                ours=True,
+                note="CUDA",
+            ),
+        )
     return impls
 
 
@@ -124,9 +142,15 @@ def solver_table(n: int, d: int, factor: float, config: Config) -> Table:
     unconverged: list[str] = []
     table = _sinkhorn_measure(
         f"Sinkhorn solvers on one precomputed cost matrix, n = {n} per side, d = {d}, ε = {factor} × median cost "
-        f"= {reg:.4g}", _solver_impls(C, reg, unconverged), config, unconverged)
-    table.notes.append("Ours tests POT's stopping rule after every iteration, POT after every 10th, so POT may run "
-                       "up to 9 iterations more: the values then differ by about the tolerance.")
+        f"= {reg:.4g}",
+        _solver_impls(C, reg, unconverged),
+        config,
+        unconverged,
+    )
+    table.notes.append(
+        "Ours tests POT's stopping rule after every iteration, POT after every 10th, so POT may run "
+        "up to 9 iterations more: the values then differ by about the tolerance."
+    )
     return table
 
 
@@ -134,21 +158,42 @@ def points_table(n: int, d: int, factor: float, config: Config) -> Table:
     x, y = _sample_pair(n, d)
     reg = factor * _costs(x, y)[1]
     unconverged: list[str] = []
-    impls = [Impl("sinkhorn_distance", lambda: _ours(
-        lambda: sinkhorn_distance(x, y, reg, max_iter=MAX_ITER, tol=TOL), "ours", unconverged), ours=True)]
+    impls = [
+        Impl(
+            "sinkhorn_distance",
+            lambda: _ours(lambda: sinkhorn_distance(x, y, reg, max_iter=MAX_ITER, tol=TOL), "ours", unconverged),
+            ours=True,
+        )
+    ]
     # POT's plain and log-domain methods only: the solver tables above show the others on the same problem.
-    impls += [Impl("POT sinkhorn", lambda: _pot_from_points(x, y, reg, "sinkhorn"), note="numpy"),
-              Impl("POT sinkhorn_log", lambda: _pot_from_points(x, y, reg, "sinkhorn_log"), note="numpy")]
+    impls += [
+        Impl("POT sinkhorn", lambda: _pot_from_points(x, y, reg, "sinkhorn"), note="numpy"),
+        Impl("POT sinkhorn_log", lambda: _pot_from_points(x, y, reg, "sinkhorn_log"), note="numpy"),
+    ]
     if torch.cuda.is_available():
         xc, yc = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
-        impls.insert(1, Impl("sinkhorn_distance", lambda: _ours(
-            lambda: sinkhorn_distance(xc, yc, reg, max_iter=MAX_ITER, tol=TOL), "ours (CUDA)", unconverged),
-            ours=True, note="CUDA"))
+        impls.insert(
+            1,
+            Impl(
+                "sinkhorn_distance",
+                lambda: _ours(
+                    lambda: sinkhorn_distance(xc, yc, reg, max_iter=MAX_ITER, tol=TOL), "ours (CUDA)", unconverged
+                ),
+                ours=True,
+                note="CUDA",
+            ),
+        )
     table = _sinkhorn_measure(
         f"Sinkhorn from the points (cost matrix included), n = {n} per side, d = {d}, ε = {factor} × median cost "
-        f"= {reg:.4g}", impls, config, unconverged)
-    table.notes.append("Ours builds its cost matrix with cost_matrix (centred float64 expansion, near-duplicates "
-                       "recomputed); POT with ot.dist (float64 expansion).")
+        f"= {reg:.4g}",
+        impls,
+        config,
+        unconverged,
+    )
+    table.notes.append(
+        "Ours builds its cost matrix with cost_matrix (centred float64 expansion, near-duplicates "
+        "recomputed); POT with ot.dist (float64 expansion)."
+    )
     return table
 
 
@@ -158,13 +203,18 @@ def underflow_table(n: int, d: int, config: Config) -> Table:
     unconverged: list[str] = []
     table = _sinkhorn_measure(
         f"Sinkhorn where exp(-C/ε) underflows, n = {n} per side, d = {d}, samples {UNDERFLOW_SHIFT:g} apart per "
-        f"coordinate, ε = {UNDERFLOW_FACTOR} × median cost = {reg:.4g}", _solver_impls(C, reg, unconverged), config,
-        unconverged)
+        f"coordinate, ε = {UNDERFLOW_FACTOR} × median cost = {reg:.4g}",
+        _solver_impls(C, reg, unconverged),
+        config,
+        unconverged,
+    )
     underflow = float((torch.exp(-C / reg) == 0).double().mean())
-    table.notes.append(f"{underflow:.0%} of the entries of exp(-C/ε) are 0 in float64 (smallest C / ε = "
-                       f"{float(C.min()) / reg:.0f}; e^-x is 0 beyond x = 745): there plain Sinkhorn-Knopp divides "
-                       "0 by 0. Solvers on the same matrix, as above. The speed-up line above compares with the "
-                       "fastest peer whatever its value: here only POT's log-domain method returns the cost.")
+    table.notes.append(
+        f"{underflow:.0%} of the entries of exp(-C/ε) are 0 in float64 (smallest C / ε = "
+        f"{float(C.min()) / reg:.0f}; e^-x is 0 beyond x = 745): there plain Sinkhorn-Knopp divides "
+        "0 by 0. Solvers on the same matrix, as above. The speed-up line above compares with the "
+        "fastest peer whatever its value: here only POT's log-domain method returns the cost."
+    )
     return table
 
 
@@ -186,13 +236,18 @@ def emd_table(n: int, d: int, config: Config) -> Table:
         rows, cols = linear_sum_assignment(cost)
         return float(cost[rows, cols].mean())
 
-    impls = [Impl("emd", lambda: emd(x, y), ours=True), Impl("POT emd2", pot_emd, note="default numItermax"),
-             Impl("linear_sum_assignment", assignment, note="scipy")]
+    impls = [
+        Impl("emd", lambda: emd(x, y), ours=True),
+        Impl("POT emd2", pot_emd, note="default numItermax"),
+        Impl("linear_sum_assignment", assignment, note="scipy"),
+    ]
     table = measure(f"Exact EMD, n = {n} per side, d = {d}", impls, config, value_name="EMD")
-    table.reference_name, table.reference = "linear_sum_assignment (exact here)", table.row(
-        "linear_sum_assignment").value
+    table.reference_name, table.reference = (
+        "linear_sum_assignment (exact here)",
+        table.row("linear_sum_assignment").value,
+    )
     if pot_warning:
-        table.notes.append(f"POT emd2 stopped early and said so only in a warning: \"{pot_warning[0]}\".")
+        table.notes.append(f'POT emd2 stopped early and said so only in a warning: "{pot_warning[0]}".')
     table.notes.append(
         "Ours calls POT's network simplex with the iteration limit scaled to the problem (max(1e5, 50 n m)) and "
         "refuses to return a value that is not proven optimal; where it is slower than ot.emd2 it is because it "

@@ -50,16 +50,39 @@ def _with_metric_options(command: Any) -> Any:
 
 @click.command("all")
 @comparison
-@click.option("--metrics", default=DEFAULT_METRICS, show_default=True, callback=_metric_list,
-              help=f"Comma-separated, from: {', '.join(METRICS)}.")
-@click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help="Percentile-bootstrap interval at this level (e.g. 0.95) for fid, kid, mmd (both sides resampled).")
-@click.option("--bootstrap", type=click.IntRange(min=2), default=DEFAULTS["ci_resamples"], show_default=True,
-              help="Bootstrap resamples for --ci.")
+@click.option(
+    "--metrics",
+    default=DEFAULT_METRICS,
+    show_default=True,
+    callback=_metric_list,
+    help=f"Comma-separated, from: {', '.join(METRICS)}.",
+)
+@click.option(
+    "--ci",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Percentile-bootstrap interval at this level (e.g. 0.95) for fid, kid, mmd (both sides resampled).",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=2),
+    default=DEFAULTS["ci_resamples"],
+    show_default=True,
+    help="Bootstrap resamples for --ci.",
+)
 @_with_metric_options
 @extraction_options
-def all_command(first: Path, second: Path, as_json: bool, allow_mismatch: bool, metrics: tuple[str, ...],
-                ci: float | None, bootstrap: int, loader: InputLoader, **options: Any) -> None:
+def all_command(
+    first: Path,
+    second: Path,
+    as_json: bool,
+    allow_mismatch: bool,
+    metrics: tuple[str, ...],
+    ci: float | None,
+    bootstrap: int,
+    loader: InputLoader,
+    **options: Any,
+) -> None:
     """Every requested metric between FIRST (real) and SECOND (generated), from one feature pass per side.
 
     IS and IS-infinity are those of SECOND, from its logits (images, or an .npz holding 'logits').

@@ -21,10 +21,18 @@ class _InvalidChecksFile(click.ClickException):
 
 @click.command("check")
 @click.argument("checks_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the results as JSON here (values, thresholds, sizes, provenance).")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the results as JUnit XML here (one testcase per check).")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the results as JSON here (values, thresholds, sizes, provenance).",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the results as JUnit XML here (one testcase per check).",
+)
 def check_command(checks_file: Path, report: Path | None, junit: Path | None) -> None:
     """Run the metric checks of CHECKS_FILE; exit 1 if any fails, 2 if the file is invalid."""
     try:

@@ -50,8 +50,13 @@ def main(ctx: click.Context) -> None:
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The .npz to write (mu, sigma, n and metadata).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The .npz to write (mu, sigma, n and metadata).",
+)
 @extraction_options
 def stats(source: Path, output: Path, loader: InputLoader) -> None:
     """Write the Gaussian statistics (FID's, or FD's with --extractor) of SOURCE (images or a feature file) to
@@ -68,8 +73,13 @@ def stats(source: Path, output: Path, loader: InputLoader) -> None:
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help=".npy (the features only) or .npz (features, optional logits, metadata).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help=".npy (the features only) or .npz (features, optional logits, metadata).",
+)
 @click.option("--logits", is_flag=True, help="Also store the 1008 logits, with and without bias (.npz only).")
 @extraction_options
 def features(source: Path, output: Path, logits: bool, loader: InputLoader) -> None:

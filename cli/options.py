@@ -55,38 +55,85 @@ def extraction_options(command: Callable | None = None, *, extractor: str = DEFA
     if command is None:
         return functools.partial(extraction_options, extractor=extractor)
     options = [
-        click.option("--extractor", default=extractor, show_default=True,
-                     help=f"Feature extractor: {', '.join(EXTRACTORS)}; or package.module:factory, a function "
-                          "returning your own torch module (recorded under that name)."),
-        click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Extractor weights file (else its environment variable, the cache, download)."),
-        click.option("--protocol", "--resize", "protocol", type=click.Choice(list(PROTOCOLS)),
-                     default=DEFAULTS["extract_protocol"],
-                     help="Preprocessing protocol (--resize is its earlier name): for inception pytorch-fid "
-                          "bilinear, TensorFlow-1 bilinear (tf), or clean-fid bicubic (clean) [default: the "
-                          "extractor's first, pytorch-fid for inception]."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS["extract_batch_size"],
-                     help="Images per network batch [default: the extractor's, 50 for inception]."),
-        click.option("--num-workers", type=click.IntRange(min=0), default=DEFAULTS["extract_num_workers"],
-                     help="DataLoader worker processes [default: CPU count, at most 8]."),
+        click.option(
+            "--extractor",
+            default=extractor,
+            show_default=True,
+            help=f"Feature extractor: {', '.join(EXTRACTORS)}; or package.module:factory, a function returning "
+            "your own torch module (recorded under that name).",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Extractor weights file (else its environment variable, the cache, download).",
+        ),
+        click.option(
+            "--protocol",
+            "--resize",
+            "protocol",
+            type=click.Choice(list(PROTOCOLS)),
+            default=DEFAULTS["extract_protocol"],
+            help="Preprocessing protocol (--resize is its earlier name): for inception pytorch-fid "
+            "bilinear, TensorFlow-1 bilinear (tf), or clean-fid bicubic (clean) [default: the "
+            "extractor's first, pytorch-fid for inception].",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=DEFAULTS["extract_batch_size"],
+            help="Images per network batch [default: the extractor's, 50 for inception].",
+        ),
+        click.option(
+            "--num-workers",
+            type=click.IntRange(min=0),
+            default=DEFAULTS["extract_num_workers"],
+            help="DataLoader worker processes [default: CPU count, at most 8].",
+        ),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        click.option("--numerics", "--precision", "numerics", type=click.Choice(list(NUMERICS)),
-                     default=DEFAULTS["extract_numerics"], show_default=True,
-                     help="Network numerics (--precision is a deprecated alias): fp32 is exact (TF32 off) and equals "
-                          "the peers' features; fp32-fast folds BatchNorm and runs channels-last (faster, differs by "
-                          "rounding); bf16/fp16 are faster and approximate."),
+        click.option(
+            "--numerics",
+            "--precision",
+            "numerics",
+            type=click.Choice(list(NUMERICS)),
+            default=DEFAULTS["extract_numerics"],
+            show_default=True,
+            help="Network numerics (--precision is a deprecated alias): fp32 is exact (TF32 off) and equals "
+            "the peers' features; fp32-fast folds BatchNorm and runs channels-last (faster, differs by "
+            "rounding); bf16/fp16 are faster and approximate.",
+        ),
         click.option("--skip-bad", is_flag=True, help="Skip unreadable images (counted and reported)."),
         click.option("--recursive", is_flag=True, help="Read image folders recursively."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
 
     @functools.wraps(command)
-    def wrapper(*args: Any, extractor: str, weights: str | None, protocol: str | None, batch_size: int | None,
-                num_workers: int | None, device: str, numerics: str, skip_bad: bool, recursive: bool, quiet: bool,
-                **kwargs: Any) -> Any:
-        opts = ExtractionOptions(extractor=extractor, weights=weights, protocol=protocol, batch_size=batch_size,
-                                 num_workers=num_workers, device=device, numerics=numerics, progress=not quiet,
-                                 skip_bad=skip_bad, recursive=recursive)
+    def wrapper(
+        *args: Any,
+        extractor: str,
+        weights: str | None,
+        protocol: str | None,
+        batch_size: int | None,
+        num_workers: int | None,
+        device: str,
+        numerics: str,
+        skip_bad: bool,
+        recursive: bool,
+        quiet: bool,
+        **kwargs: Any,
+    ) -> Any:
+        opts = ExtractionOptions(
+            extractor=extractor,
+            weights=weights,
+            protocol=protocol,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            device=device,
+            numerics=numerics,
+            progress=not quiet,
+            skip_bad=skip_bad,
+            recursive=recursive,
+        )
         return command(*args, loader=InputLoader(opts), **kwargs)
 
     for option in reversed(options):
@@ -110,15 +157,28 @@ def click_option(option: Option, *, default_from_spec: bool = True, help_suffix:
     flags = [f"--{option.name.replace('_', '-')}", *option.cli_aliases]
     default = option.default if default_from_spec else None
     shown = default_from_spec and not option.required and option.default is not None
-    return click.option(*flags, option.name, type=kind, default=default, required=option.required and default_from_spec,
-                        show_default=shown, help=option.help + help_suffix)
+    return click.option(
+        *flags,
+        option.name,
+        type=kind,
+        default=default,
+        required=option.required and default_from_spec,
+        show_default=shown,
+        help=option.help + help_suffix,
+    )
 
 
 def metric_command(spec: MetricSpec) -> click.Command:
     """Return the ``ganmetrics <metric>`` command of a spec: its inputs, its options, the extraction flags."""
 
-    def run(first: Path, as_json: bool, loader: InputLoader, second: Path | None = None, allow_mismatch: bool = False,
-            **options: Any) -> None:
+    def run(
+        first: Path,
+        as_json: bool,
+        loader: InputLoader,
+        second: Path | None = None,
+        allow_mismatch: bool = False,
+        **options: Any,
+    ) -> None:
         report(measure_for_cli(spec.name, first, second, loader, allow_mismatch, **options), as_json)
 
     command: Callable = extraction_options(run, extractor=feature_space([spec]))
@@ -134,8 +194,9 @@ def metric_command(spec: MetricSpec) -> click.Command:
 
 def comparison(command: Callable) -> Callable:
     """Add two input arguments, ``--json`` and ``--allow-mismatch`` to a two-sample metric command."""
-    command = click.option("--allow-mismatch", is_flag=True,
-                           help="Compare inputs made with different extractor, weights or resize mode.")(command)
+    command = click.option(
+        "--allow-mismatch", is_flag=True, help="Compare inputs made with different extractor, weights or resize mode."
+    )(command)
     command = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(command)
     command = click.argument("second", type=click.Path(path_type=Path))(command)
     return click.argument("first", type=click.Path(path_type=Path))(command)
@@ -150,16 +211,26 @@ def report(result: dict[str, Any], as_json: bool) -> None:
         return
     sizes = {k: result[k] for k in (keys.N1, keys.N2, keys.DIMS) if k in result}
     values = {k: v for k, v in result.items() if k not in sizes}
-    click.echo("  ".join(f"{k}: {human(v)}" for k, v in values.items())
-               + "  (" + ", ".join(f"{k}={v}" for k, v in sizes.items()) + ")")
+    click.echo(
+        "  ".join(f"{k}: {human(v)}" for k, v in values.items())
+        + "  ("
+        + ", ".join(f"{k}={v}" for k, v in sizes.items())
+        + ")"
+    )
 
 
 def human(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def measure_for_cli(metrics: str | tuple[str, ...], first: Path, second: Path | None, loader: InputLoader,
-                    allow_mismatch: bool = False, **options: Any) -> dict[str, Any]:
+def measure_for_cli(
+    metrics: str | tuple[str, ...],
+    first: Path,
+    second: Path | None,
+    loader: InputLoader,
+    allow_mismatch: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
     """Return ``ganmetrics.compute`` of ``metrics`` between FIRST and SECOND (of FIRST alone for IS).
 
     The CLI's only way to a number: the same function, the same dict, that the Python API returns.

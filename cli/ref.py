@@ -27,8 +27,10 @@ def list_command() -> None:
         extractor = meta.get("extractor")
         if isinstance(extractor, dict):
             extractor = ",".join(extractor.values())
-        click.echo(f"{entry.name:40s} {entry.kind:8s} n={meta.get('n')} dims={meta.get('dims')} "
-                   f"{extractor} ({entry.bytes / 1024:.0f} KiB)")
+        click.echo(
+            f"{entry.name:40s} {entry.kind:8s} n={meta.get('n')} dims={meta.get('dims')} "
+            f"{extractor} ({entry.bytes / 1024:.0f} KiB)"
+        )
 
 
 @ref_group.command("show")
@@ -54,8 +56,12 @@ def verify_command() -> None:
 
 
 @ref_group.command("regenerate")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Store folder [default: the shipped reference_stats/].")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Store folder [default: the shipped reference_stats/].",
+)
 @click.option("--only", type=click.Choice(list(BUILDERS)), multiple=True, help="Regenerate these groups only.")
 def regenerate_command(root: Path | None, only: tuple[str, ...]) -> None:
     """Recompute the shipped reference files and manifest.json (deterministic: seeded samples and weights)."""

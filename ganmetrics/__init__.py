@@ -6,6 +6,7 @@ the metric functions (pure math on feature arrays), streaming statistics, and th
 
 from ganmetrics._version import __version__
 from ganmetrics.evaluate import EMD, FID, KID, MMD, Evaluator, InceptionScore, Sinkhorn, evaluate_generator
+from ganmetrics.inputs import ExtractionOptions
 from ganmetrics.metrics.frechet import FrechetReference, fid_from_features, frechet_distance
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased
@@ -21,6 +22,7 @@ __all__ = [
     "InceptionScore",
     "Sinkhorn",
     "Evaluator",
+    "ExtractionOptions",
     "FeatureStats",
     "FrechetReference",
     "METRICS",

@@ -183,9 +183,17 @@ class CheckResult:
     def as_dict(self) -> dict[str, Any]:
         c = self.check
         record: dict[str, Any] = {
-            "name": c.name, "metric": c.metric, "samples": c.samples, "reference": c.reference,
-            "threshold": c.threshold, "direction": direction(c.metric), "options": c.options,
-            "status": self.status, "value": self.value, "message": self.message, "seconds": round(self.seconds, 3),
+            "name": c.name,
+            "metric": c.metric,
+            "samples": c.samples,
+            "reference": c.reference,
+            "threshold": c.threshold,
+            "direction": direction(c.metric),
+            "options": c.options,
+            "status": self.status,
+            "value": self.value,
+            "message": self.message,
+            "seconds": round(self.seconds, 3),
             "warnings": self.warnings,
         }
         if self.measurement is not None:
@@ -304,8 +312,14 @@ def _run_check(check: Check, loader: InputLoader, allow_mismatch: bool) -> Check
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            measurement = measure(check.metric, check.samples, check.reference, loader=loader,
-                                  allow_mismatch=allow_mismatch, **check.options)
+            measurement = measure(
+                check.metric,
+                check.samples,
+                check.reference,
+                loader=loader,
+                allow_mismatch=allow_mismatch,
+                **check.options,
+            )
         except (ValueError, TypeError, OSError, RuntimeError) as exc:
             measurement, error = None, f"{type(exc).__name__}: {exc}"
     seen = [str(w.message) for w in caught]
@@ -314,10 +328,13 @@ def _run_check(check: Check, loader: InputLoader, allow_mismatch: bool) -> Check
     value = measurement.value
     ok = passes(check.metric, value, check.threshold)
     side = direction(check.metric)
-    message = (f"{check.metric} = {value:.6g} is {'' if ok else 'not '}{side} the threshold "
-               f"{check.threshold:g} ({measurement.describe()})")
-    return CheckResult(check, "passed" if ok else "failed", value, message, measurement,
-                       time.perf_counter() - start, seen)
+    message = (
+        f"{check.metric} = {value:.6g} is {'' if ok else 'not '}{side} the threshold "
+        f"{check.threshold:g} ({measurement.describe()})"
+    )
+    return CheckResult(
+        check, "passed" if ok else "failed", value, message, measurement, time.perf_counter() - start, seen
+    )
 
 
 def write_json_report(results: list[CheckResult], checks_file: ChecksFile, path: str | Path) -> Path:
@@ -337,23 +354,30 @@ def write_json_report(results: list[CheckResult], checks_file: ChecksFile, path:
 def write_junit_xml(results: list[CheckResult], checks_file: ChecksFile, path: str | Path) -> Path:
     """Write the results as JUnit XML (one ``testcase`` per check, value and threshold as properties)."""
     suite = ET.Element(
-        "testsuite", name="ganmetrics.check", tests=str(len(results)),
+        "testsuite",
+        name="ganmetrics.check",
+        tests=str(len(results)),
         failures=str(sum(r.status == "failed" for r in results)),
         errors=str(sum(r.status == "error" for r in results)),
         time=f"{sum(r.seconds for r in results):.3f}",
     )
     for result in results:
-        case = ET.SubElement(suite, "testcase", classname=checks_file.path.stem, name=result.check.name,
-                             time=f"{result.seconds:.3f}")
+        case = ET.SubElement(
+            suite, "testcase", classname=checks_file.path.stem, name=result.check.name, time=f"{result.seconds:.3f}"
+        )
         properties = ET.SubElement(case, "properties")
-        for key, value in (("metric", result.check.metric), ("threshold", result.check.threshold),
-                           ("value", result.value)):
+        for key, value in (
+            ("metric", result.check.metric),
+            ("threshold", result.check.threshold),
+            ("value", result.value),
+        ):
             ET.SubElement(properties, "property", name=key, value=str(value))
         if result.status != "passed":
             tag = "failure" if result.status == "failed" else "error"
             ET.SubElement(case, tag, message=result.message).text = result.message
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
     with atomic_write(path, "wb") as handle:
         tree.write(handle, encoding="utf-8", xml_declaration=True)
     return Path(path)

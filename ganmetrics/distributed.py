@@ -36,14 +36,22 @@ import torch.distributed as dist
 from torch.utils.data import Dataset, Subset
 
 from ganmetrics.features.extract import Extraction, extract_features
-from ganmetrics.io.images import open_images
+from ganmetrics.io.images import count_images, open_images
 from ganmetrics.metrics.statistics import FeatureStats
 
 T = TypeVar("T")
 
 # dtypes gather_rows can carry (their index in this tuple travels in the header).
-_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.uint8,
-           torch.bool)
+_DTYPES = (
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.uint8,
+    torch.bool,
+)
 # Header of gather_rows: ndim, dtype index, then up to _MAX_NDIM sizes.
 _MAX_NDIM = 6
 # Exception types re-raised as themselves on the other ranks (first match wins), else RuntimeError.
@@ -97,6 +105,12 @@ def shard_indices(n: int, rank: int | None = None, world_size: int | None = None
     return range(rank, n, world_size)
 
 
+class _NamedSubset(Subset):
+    """A ``Subset`` that can carry the names of its items (image files), for skip reports."""
+
+    names: list[str] | None = None
+
+
 def shard_for_rank(
     images: Dataset | torch.Tensor, rank: int | None = None, world_size: int | None = None
 ) -> Dataset | torch.Tensor:
@@ -105,10 +119,10 @@ def shard_for_rank(
     A dataset shard is a ``torch.utils.data.Subset`` that keeps the ``names`` of its items when the dataset
     has them (image folders and zips do), so that skipped files are reported by name.
     """
-    indices = shard_indices(len(images), rank, world_size)
+    indices = shard_indices(count_images(images), rank, world_size)
     if isinstance(images, torch.Tensor):
         return images[indices.start :: indices.step]
-    shard = Subset(images, list(indices))
+    shard = _NamedSubset(images, list(indices))
     names = getattr(images, "names", None)
     if names is not None:
         shard.names = [names[i] for i in indices]
@@ -155,8 +169,9 @@ def _all_gather_variable(tensor: torch.Tensor, max_rows: int | None = None) -> l
     return [piece[:size].to(tensor.device) for piece, size in zip(_all_gather_fixed(padded), sizes, strict=True)]
 
 
-def gather_rows(rows: torch.Tensor, indices: torch.Tensor | Sequence[int] | None = None,
-                max_rows: int | None = None) -> torch.Tensor:
+def gather_rows(
+    rows: torch.Tensor, indices: torch.Tensor | Sequence[int] | None = None, max_rows: int | None = None
+) -> torch.Tensor:
     """Return the rows of every rank (collective), concatenated in rank order or sorted by global index.
 
     ``rows`` is this rank's (n_r, ...) tensor (n_r may be 0, and may differ between ranks). With ``indices``
@@ -202,9 +217,9 @@ def gather_stats(stats: FeatureStats | None) -> FeatureStats | None:
     device = stats.mu.device if stats is not None else torch.device("cpu")
     mean = torch.zeros(d, dtype=torch.float64, device=device)
     sigma = torch.zeros(d, d, dtype=torch.float64, device=device)
-    if n >= 1:
+    if stats is not None and n >= 1:
         mean = stats.mu
-    if n >= 2:
+    if stats is not None and n >= 2:
         sigma = stats.sigma
     means, sigmas = _all_gather_fixed(mean), _all_gather_fixed(sigma)
     merged = FeatureStats(d, device=device)
@@ -299,8 +314,13 @@ def all_ranks_true(flag: bool) -> bool:
 
 
 def extract_features_distributed(
-    source: Any, *, sync: bool | None = None, recursive: bool = False, skip_bad: bool = False,
-    progress: bool = True, **options: Any
+    source: Any,
+    *,
+    sync: bool | None = None,
+    recursive: bool = False,
+    skip_bad: bool = False,
+    progress: bool = True,
+    **options: Any,
 ) -> Extraction:
     """Return ``extract_features(source, ...)`` computed in shards over the ranks (collective when syncing).
 
@@ -320,17 +340,21 @@ def extract_features_distributed(
         return extract_features(source, recursive=recursive, skip_bad=skip_bad, progress=progress, **options)
     rank, world_size = rank_and_world_size()
     images = run_checked(lambda: open_images(source, recursive=recursive, skip_bad=skip_bad))
-    if len(images) < 2 * world_size:
+    if count_images(images) < 2 * world_size:
         return run_checked(lambda: extract_features(images, progress=progress and rank == 0, **options))
-    indices = shard_indices(len(images))
+    indices = shard_indices(count_images(images))
     shard = shard_for_rank(images)
     local = run_checked(lambda: extract_features(shard, progress=progress and rank == 0, **options))
     skipped = set(local.metadata["skipped"])
     names = getattr(shard, "names", None)
     kept = [i for k, i in enumerate(indices) if names is None or names[k] not in skipped]
     features = {name: gather_rows(torch.from_numpy(rows), kept).numpy() for name, rows in local.features.items()}
-    records = all_gather_json({"sizes": local.metadata["image_sizes"],
-                               "skipped": [i for k, i in enumerate(indices) if names and names[k] in skipped]})
+    records = all_gather_json(
+        {
+            "sizes": local.metadata["image_sizes"],
+            "skipped": [i for k, i in enumerate(indices) if names and names[k] in skipped],
+        }
+    )
     sizes: Counter[tuple[int, int]] = Counter()
     for record in records:
         sizes.update({(w, h): count for w, h, count in record["sizes"]})

@@ -37,8 +37,6 @@ from ganmetrics.distributed import (
     all_ranks_true,
     compute_on_rank0,
     extract_features_distributed,
-    gather_rows,
-    gather_stats,
     rank_and_world_size,
     resolve_sync,
 )
@@ -46,210 +44,14 @@ from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOpti
 from ganmetrics.io.features_file import load_features, save_features
 from ganmetrics.io.images import list_image_files
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats, save_stats
-from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.provenance import COMPARED_FIELDS, check_comparable, normalise
 from ganmetrics.reference_store import resolve_reference_path
 from ganmetrics.registry import MetricSpec, check_feature_space, feature_space, get_metric
+from ganmetrics.stores import FEATURE_KINDS, ImageFeatures, MomentStore, Reference, RowStore
 
-INPUT_RANGES = ((0.0, 1.0), (-1.0, 1.0))
-FEATURE_KINDS = ("inception", "raw")
-# Slack on the range check of float images: resampling and float arithmetic overshoot by a few ulps.
-_RANGE_SLACK = 1e-4
 # Provenance fields a cached reference must share with the extractor to be reused (dims follow from them).
 _CACHE_FIELDS = tuple(key for key in COMPARED_FIELDS if key != "dims")
-
-
-class ImageFeatures:
-    """Image batches to extractor outputs: validates dtype, range and channels; loads the network once.
-
-    The network, its device and preprocessing come from the inputs room (``InputLoader.runner``), the same
-    loading and device choice as the command line's.
-    """
-
-    def __init__(
-        self,
-        weights: str | Path | None = None,
-        resize: str | None = DEFAULTS["extract_protocol"],
-        device: str | torch.device | None = None,
-        input_range: tuple[float, float] | None = None,
-        batch_size: int | None = DEFAULTS["extract_batch_size"],
-        extractor: Any = DEFAULTS["extract_extractor"],
-    ) -> None:
-        if input_range is not None and tuple(input_range) not in INPUT_RANGES:
-            raise ValueError(f"input_range: must be one of {INPUT_RANGES} (or None for uint8), got {input_range!r}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        options = ExtractionOptions(extractor=extractor, protocol=resize, weights=weights, batch_size=batch_size,
-                                    device=None if device is None else str(device), progress=False)
-        self.loader = InputLoader(options)
-        self.runner = self.loader.runner()
-        self.model, self.weights_sha256 = self.loader.network()
-        self.device = self.runner.device
-        self.resize = self.runner.protocol
-        self.batch_size = self.runner.batch_size
-        self.feature = self.loader.feature
-        self.input_range = None if input_range is None else tuple(input_range)
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """How the default feature is made (the record ``provenance.check_comparable`` compares)."""
-        return self.loader.provenance()
-
-    def __call__(self, images: torch.Tensor, outputs: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Return the requested outputs (float32, on the network's device), ``batch_size`` images at a time."""
-        return self.runner(self.to_unit(images), outputs)
-
-    def to_unit(self, images: torch.Tensor) -> torch.Tensor:
-        """Return uint8 images as they are, float images mapped from ``input_range`` to [0, 1].
-
-        Raises ``TypeError`` for a non-tensor or an integer dtype other than uint8, ``ValueError`` for a shape
-        other than (N, 3, H, W), an empty batch, uint8 images with ``input_range`` set, float images without
-        it, or float values outside it (the message names the range found and the one expected).
-        """
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(f"images: expected a torch tensor (N, 3, H, W), got {type(images).__name__}")
-        if images.ndim != 4 or images.shape[1] != 3:
-            channels = f"{images.shape[1]} channel(s)" if images.ndim == 4 else f"{images.ndim} dimensions"
-            raise ValueError(
-                f"images: expected RGB images of shape (N, 3, H, W), got shape {tuple(images.shape)} ({channels}); "
-                "repeat a gray channel with images.expand(-1, 3, -1, -1)"
-            )
-        if images.shape[0] == 0:
-            raise ValueError("images: the batch is empty")
-        if images.dtype == torch.uint8:
-            if self.input_range is not None:
-                lo, hi = self.input_range
-                raise ValueError(
-                    f"images: uint8 images are read as [0, 255], but input_range=({lo:g}, {hi:g}) (for float "
-                    "images) was set; pass input_range=None or convert the images to float"
-                )
-            return images
-        if not images.is_floating_point():
-            raise TypeError(
-                f"images: dtype {images.dtype} is not accepted; expected uint8 in [0, 255], or a float dtype with "
-                "input_range (0, 1) or (-1, 1)"
-            )
-        low, high = float(images.min()), float(images.max())
-        if self.input_range is None:
-            raise ValueError(
-                f"images: float images (values in [{low:.4g}, {high:.4g}]) need an explicit input_range of (0, 1) "
-                "or (-1, 1); uint8 images are read as [0, 255]"
-            )
-        lo, hi = self.input_range
-        if not (lo - _RANGE_SLACK <= low and high <= hi + _RANGE_SLACK):
-            hint = "; images in [0, 255] should be passed as uint8" if high > 2 else ""
-            raise ValueError(
-                f"images: values lie in [{low:.4g}, {high:.4g}], outside the expected input_range ({lo:g}, {hi:g})"
-                + hint
-            )
-        unit = images if lo == 0.0 else (images + 1) / 2
-        return unit.clamp(0.0, 1.0)
-
-
-class _Reference:
-    """The reference side: feature rows (float32, CPU) and/or Fréchet statistics, and how they were made."""
-
-    def __init__(self, rows: torch.Tensor | None, stats: FeatureStats | LoadedStats | None,
-                 metadata: dict[str, Any]) -> None:
-        self.rows, self.stats, self.metadata = rows, stats, metadata
-        self._frechet: FrechetReference | None = None
-        if rows is not None:
-            self.n, self.dims = int(rows.shape[0]), int(rows.shape[1])
-        elif isinstance(stats, FeatureStats):
-            self.n, self.dims = stats.n, stats.dims
-        else:
-            self.n, self.dims = stats.n if stats.n is not None else metadata.get("n"), int(stats.mu.shape[0])
-
-    def frechet(self) -> FrechetReference:
-        """The reference's Fréchet factorisation, computed on first use and kept."""
-        if self._frechet is None:
-            if self.stats is None:
-                self._frechet = FrechetReference.from_features(self.rows, "reference")
-            elif isinstance(self.stats, FeatureStats):
-                self._frechet = FrechetReference.from_stats(self.stats)
-            else:
-                names = ("reference mu", "reference sigma")
-                self._frechet = FrechetReference(self.stats.mu, self.stats.sigma, names=names)
-        return self._frechet
-
-    def require_rows(self, metric: str) -> torch.Tensor:
-        if self.rows is None:
-            raise ValueError(
-                f"reference: the {metric} metric needs reference features (images, a feature file or a tensor); "
-                "a statistics file or FeatureStats holds only the mean and covariance"
-            )
-        return self.rows
-
-
-class _Rows:
-    """Generated feature rows, float32 on the CPU, at most ``max_samples`` (KID, MMD, OT, IS)."""
-
-    def __init__(self, label: str, max_samples: int) -> None:
-        if not isinstance(max_samples, int) or max_samples < 2:
-            raise ValueError(f"max_samples: expected an integer >= 2, got {max_samples!r}")
-        self.label, self.max_samples = label, max_samples
-        self.clear()
-
-    def clear(self) -> None:
-        self._rows: list[torch.Tensor] = []
-        self._count = 0
-
-    def add(self, rows: torch.Tensor) -> None:
-        rows = rows.detach().to("cpu", torch.float32)
-        if self._rows and rows.shape[1] != self._rows[0].shape[1]:
-            raise ValueError(
-                f"batch: has {rows.shape[1]} feature dimensions, earlier batches had {self._rows[0].shape[1]}"
-            )
-        if self._count + rows.shape[0] > self.max_samples:
-            raise ValueError(
-                f"{self.label}: {self._count} + {rows.shape[0]} generated samples would exceed max_samples="
-                f"{self.max_samples} kept in memory (float32, {4 * rows.shape[1]} bytes each); raise max_samples "
-                "or evaluate fewer samples"
-            )
-        self._rows.append(rows)
-        self._count += rows.shape[0]
-
-    def collect(self, sync: bool) -> torch.Tensor | None:
-        """All rows (of every rank when ``sync``: a collective), None when there are none."""
-        local = torch.cat(self._rows) if self._rows else torch.empty(0, 0)
-        rows = gather_rows(local, max_rows=self.max_samples) if sync else local
-        return rows if rows.shape[0] else None
-
-
-class _Moments:
-    """Generated features as streaming float64 statistics on their device (FID): memory O(d²).
-
-    While no more samples than dimensions have been seen, their rows are kept as well (at most d² numbers, as
-    many as the statistics hold), so that the FID of few samples takes the exact low-rank route of
-    ``FeatureStats.from_features`` instead of an eigen-decomposition of a singular d×d covariance.
-    """
-
-    def __init__(self, label: str, max_samples: int) -> None:
-        self.label = label
-        self.clear()
-
-    def clear(self) -> None:
-        self._stats: FeatureStats | None = None
-        self._rows: list[torch.Tensor] | None = []
-
-    def add(self, rows: torch.Tensor) -> None:
-        rows = rows.detach()
-        if self._stats is None:
-            self._stats = FeatureStats(int(rows.shape[1]), device=rows.device)
-        self._stats.update(rows)
-        if self._rows is not None and self._stats.n <= self._stats.dims:
-            self._rows.append(rows.to(self._stats.mu.device, torch.float64))
-        else:
-            self._rows = None
-
-    def collect(self, sync: bool) -> FeatureStats | None:
-        """The statistics (merged over the ranks when ``sync``: a collective), None before any update."""
-        if sync:
-            return gather_stats(self._stats)
-        if self._stats is not None and self._rows is not None and self._stats.n >= 2:
-            return FeatureStats.from_features(torch.cat(self._rows), "generated")
-        return self._stats
 
 
 class Evaluator:
@@ -273,8 +75,8 @@ class Evaluator:
     extractor
         The feature extractor for images: a name of ``ganmetrics.features.extractors.EXTRACTORS`` (e.g.
         ``"dinov2-vit-l-14"`` for FD_DINOv2 with ``"fd"``), ``"package.module:factory"``, or your own
-        ``torch.nn.Module``/callable. None: the one the metrics are defined with (``cmmd``: CLIP ViT-L/14@336),
-        else the FID Inception. ``fid`` and ``is`` refuse any other than Inception.
+        ``torch.nn.Module``/callable. None: the one the metrics are defined with (``cmmd``: CLIP ViT-L/14@336;
+        ``prdc`` alone: VGG16), else the FID Inception. ``fid`` and ``is`` refuse any other than Inception.
     weights, resize, device, input_range, batch_size
         How images become features (see :class:`ImageFeatures`).
     num_workers
@@ -338,13 +140,13 @@ class Evaluator:
             check_feature_space(list(self.metrics.values()), extractor)
             self.extractor = ImageFeatures(weights, resize, device, input_range, batch_size, extractor)
         self.feature = self.extractor.feature if self.extractor is not None else "pool3"
-        self._stores: dict[tuple[str, bool], _Rows | _Moments] = {}
+        self._stores: dict[tuple[str, bool], RowStore | MomentStore] = {}
         for spec in self.metrics.values():
             key = _store_key(spec, self.feature)
             if key not in self._stores:
                 users = ", ".join(n for n, s in self.metrics.items() if _store_key(s, self.feature) == key)
-                self._stores[key] = (_Moments if key[1] else _Rows)(f"{users} ({key[0]})", max_samples)
-        self.reference: _Reference | None = None
+                self._stores[key] = (MomentStore if key[1] else RowStore)(f"{users} ({key[0]})", max_samples)
+        self.reference: Reference | None = None
         referenced = [spec for spec in self.metrics.values() if spec.needs_reference]
         if referenced:
             if reference is None:
@@ -371,7 +173,7 @@ class Evaluator:
                 )
             outputs = dict.fromkeys(wanted, rows)
         else:
-            outputs = self.extractor(torch.as_tensor(batch), wanted)
+            outputs = self._images()(torch.as_tensor(batch), wanted)
         for (feature, _), store in self._stores.items():
             store.add(outputs[feature])
 
@@ -405,7 +207,7 @@ class Evaluator:
         return compute_on_rank0(values) if syncing else values()
 
     # -- the reference side -------------------------------------------------------------------------------------
-    def _load_reference(self, reference: Any, need_rows: bool, cache: str | Path | None) -> _Reference:
+    def _load_reference(self, reference: Any, need_rows: bool, cache: str | Path | None) -> Reference:
         if isinstance(reference, (FeatureStats, LoadedStats)) or (
             isinstance(reference, (str, Path)) and not is_image_source(resolve_reference_path(reference))
         ):
@@ -418,7 +220,7 @@ class Evaluator:
             rows = torch.as_tensor(reference).detach().to("cpu", torch.float32)
             if rows.ndim != 2 or rows.shape[0] < 2:
                 raise ValueError(f"reference: raw features must be (N, d) rows with N >= 2, got {tuple(rows.shape)}")
-            return _Reference(rows, None, {"n": int(rows.shape[0]), "dims": int(rows.shape[1])})
+            return Reference(rows, None, {"n": int(rows.shape[0]), "dims": int(rows.shape[1])})
         syncing = resolve_sync(self.sync)
         if cache is None:
             return self._extract_reference(reference, need_rows, syncing)
@@ -427,35 +229,49 @@ class Evaluator:
             raise ValueError(f"reference_cache: {cache} must end in .npz")
         fingerprint = self._fingerprint(reference)
         cached = self._read_cache(cache, fingerprint, need_rows)
-        if all_ranks_true(cached is not None) if syncing else cached is not None:
+        usable = all_ranks_true(cached is not None) if syncing else cached is not None
+        if usable and cached is not None:
             return cached
         fresh = self._extract_reference(reference, need_rows, syncing)
         if not syncing or rank_and_world_size()[0] == 0:
             meta = {**fresh.metadata, "reference_fingerprint": fingerprint}
-            if need_rows:
-                save_features(cache, {"features": fresh.rows.numpy()}, meta)
-            else:
+            if isinstance(fresh.stats, FeatureStats):
                 save_stats(cache, fresh.stats, meta)
+            else:
+                save_features(cache, {"features": fresh.require_rows("reference_cache").numpy()}, meta)
         return fresh
 
-    def _extract_reference(self, reference: Any, need_rows: bool, syncing: bool) -> _Reference:
+    def _extract_reference(self, reference: Any, need_rows: bool, syncing: bool) -> Reference:
         """Run the network on an image reference (in shards over the ranks when syncing)."""
+        images = self._images()
         is_path = isinstance(reference, (str, Path))
-        source = reference if is_path else self.extractor.to_unit(torch.as_tensor(reference))
+        source = reference if is_path else images.to_unit(torch.as_tensor(reference))
         extraction = extract_features_distributed(
-            source, sync=syncing, extractor=self.extractor.loader.options.extractor, model=self.extractor.model,
-            resize=self.extractor.resize, outputs=(self.feature,), batch_size=self.extractor.batch_size,
-            num_workers=self.num_workers if is_path else 0, progress=False,
+            source,
+            sync=syncing,
+            extractor=images.loader.options.extractor,
+            model=images.model,
+            resize=images.resize,
+            outputs=(self.feature,),
+            batch_size=images.batch_size,
+            num_workers=self.num_workers if is_path else 0,
+            progress=False,
         )
         rows = torch.from_numpy(extraction.features[self.feature])
         meta = {**extraction.metadata, **self._provenance(), "n": int(rows.shape[0])}
         if need_rows:
-            return _Reference(rows, None, meta)
-        return _Reference(None, FeatureStats.from_features(rows, "reference"), meta)
+            return Reference(rows, None, meta)
+        return Reference(None, FeatureStats.from_features(rows, "reference"), meta)
+
+    def _images(self) -> ImageFeatures:
+        """The image extractor; ``ValueError`` when this evaluator takes raw feature rows."""
+        if self.extractor is None:
+            raise ValueError("features: this Evaluator takes raw feature rows (features='raw'), not images")
+        return self.extractor
 
     def _provenance(self) -> dict[str, Any]:
         """How this evaluator's features are made (the record ``check_comparable`` compares)."""
-        return self.extractor.metadata
+        return self._images().metadata
 
     def _fingerprint(self, reference: Any) -> str:
         """Identify an image source: path, file names, sizes and modification times; or a tensor's bytes."""
@@ -466,15 +282,16 @@ class Evaluator:
             files = list_image_files(root) if root.is_dir() else [root]
             for path in files:
                 stat = path.stat()
-                digest.update(f"\n{path.relative_to(root) if root.is_dir() else ''}:{stat.st_size}:"
-                              f"{stat.st_mtime_ns}".encode())
+                digest.update(
+                    f"\n{path.relative_to(root) if root.is_dir() else ''}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+                )
         else:
             images = torch.as_tensor(reference).detach().cpu().contiguous()
-            digest.update(f"{images.dtype}{tuple(images.shape)}{self.extractor.input_range}".encode())
+            digest.update(f"{images.dtype}{tuple(images.shape)}{self._images().input_range}".encode())
             digest.update(images.reshape(-1).view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()
 
-    def _read_cache(self, path: Path, fingerprint: str, need_rows: bool) -> _Reference | None:
+    def _read_cache(self, path: Path, fingerprint: str, need_rows: bool) -> Reference | None:
         """Return the cached reference when it exists, is readable and was made from this source this way."""
         if not path.is_file():
             return None
@@ -483,10 +300,10 @@ class Evaluator:
                 if need_rows:
                     return None
                 loaded = load_stats(path)
-                ref = _Reference(None, loaded, {**loaded.metadata, "dims": int(loaded.mu.shape[0])})
+                ref = Reference(None, loaded, {**loaded.metadata, "dims": int(loaded.mu.shape[0])})
             else:
                 stored = load_features(path)
-                ref = _Reference(torch.from_numpy(stored.get("features")).float(), None, stored.metadata)
+                ref = Reference(torch.from_numpy(stored.get("features")).float(), None, stored.metadata)
         except ValueError:
             return None
         ours = self._provenance()
@@ -498,21 +315,22 @@ class Evaluator:
 
     def _check_reference(self) -> None:
         """Refuse a reference made differently from the generated features (names both sides)."""
-        if self.extractor is not None:
-            check_comparable(self.reference.metadata, self._provenance(), ("reference", "generated features"),
-                             self.allow_mismatch)
+        if self.extractor is not None and self.reference is not None:
+            check_comparable(
+                self.reference.metadata, self._provenance(), ("reference", "generated features"), self.allow_mismatch
+            )
 
 
-def _reference_from_source(reference: Any, images: ImageFeatures | None) -> _Reference:
+def _reference_from_source(reference: Any, images: ImageFeatures | None) -> Reference:
     """The reference from FeatureStats, LoadedStats, ``ref:NAME``, a statistics npz or a feature file, resolved by
     the inputs room like any CLI input (no network needed); a feature file's ``features`` array is read as the
     extractor's default output."""
     loader = InputLoader(images.loader.options if images is not None else ExtractionOptions(progress=False))
     if isinstance(reference, (FeatureStats, LoadedStats)) or is_stats_file(resolve_reference_path(reference)):
         side = loader.side(reference, "reference", (STATS,))
-        return _Reference(None, side.stats, side.metadata)
+        return Reference(None, side.stats, side.metadata)
     side = loader.side(reference, "reference", (ROWS,))
-    return _Reference(torch.from_numpy(np.asarray(side.rows(loader.feature), dtype=np.float32)), None, side.metadata)
+    return Reference(torch.from_numpy(np.asarray(side.rows(loader.feature), dtype=np.float32)), None, side.metadata)
 
 
 def _store_key(spec: MetricSpec, feature: str) -> tuple[str, bool]:
@@ -521,23 +339,31 @@ def _store_key(spec: MetricSpec, feature: str) -> tuple[str, bool]:
     return (LOGITS_OUTPUT if spec.consumes == LOGITS else feature, spec.consumes == STATS)
 
 
-def _values(spec: MetricSpec, generated: Any, reference: _Reference | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _values(spec: MetricSpec, generated: Any, reference: Reference | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The metric's values by output key (its registry spec computes them) and the sizes of both sides."""
     if spec.consumes == LOGITS:
-        return {**spec.value(None, generated, kwargs), keys.N2: int(generated.shape[0]),
-                keys.DIMS: int(generated.shape[1])}
+        return {
+            **spec.value(None, generated, kwargs),
+            keys.N2: int(generated.shape[0]),
+            keys.DIMS: int(generated.shape[1]),
+        }
     if reference is None:
         raise ValueError(f"reference: {spec.name} needs a reference")
     if spec.consumes == STATS:  # the reference's factorisation, computed once, against the streamed statistics
         values = spec.value(reference.frechet(), generated, kwargs)
         return {**values, keys.N1: reference.n, keys.N2: generated.n, keys.DIMS: generated.dims}
     rows = reference.require_rows(spec.name)
-    return {**spec.value(rows, generated, kwargs), keys.N1: reference.n, keys.N2: int(generated.shape[0]),
-            keys.DIMS: int(generated.shape[1])}
+    return {
+        **spec.value(rows, generated, kwargs),
+        keys.N1: reference.n,
+        keys.N2: int(generated.shape[0]),
+        keys.DIMS: int(generated.shape[1]),
+    }
 
 
-def _metric_kwargs(metrics: dict[str, MetricSpec], given: dict[str, dict[str, Any]], seed: int
-                   ) -> dict[str, dict[str, Any]]:
+def _metric_kwargs(
+    metrics: dict[str, MetricSpec], given: dict[str, dict[str, Any]], seed: int
+) -> dict[str, dict[str, Any]]:
     """Return each metric's function keywords (its spec's options, validated), with ``seed`` where it takes one."""
     unknown = [m for m in given if m not in metrics]
     if unknown:
@@ -554,18 +380,33 @@ def _metric_kwargs(metrics: dict[str, MetricSpec], given: dict[str, dict[str, An
     return result
 
 
-class Metric(Evaluator):
-    """One metric as an object with ``update()`` / ``compute()`` / ``reset()``: an :class:`Evaluator` of one.
+class Metric:
+    """One metric as an object with ``update()`` / ``compute()`` / ``reset()`` (torchmetrics style).
 
-    ``FID(reference="stats.npz", input_range=(-1, 1))``; keywords that are not :class:`Evaluator` options are
-    the metric's options (its registry spec), e.g. ``KID(reference, features="raw", subset_size=100)``.
+    It holds its registry spec and an :class:`Evaluator` of that one metric (composition: the Evaluator keeps the
+    reference and the generated store). ``FID(reference="stats.npz", input_range=(-1, 1))``; keywords that are
+    not :class:`Evaluator` options are the metric's options (its spec), e.g. ``KID(reference, features="raw",
+    subset_size=100)``.
     """
 
     name: ClassVar[str] = ""
 
     def __init__(self, reference: Any = None, **options: Any) -> None:
         own = {key: options.pop(key) for key in list(options) if key not in _EVALUATOR_OPTIONS}
-        super().__init__([self.name], reference, metric_kwargs={self.name: own} if own else None, **options)
+        self.spec = get_metric(self.name)
+        self.evaluator = Evaluator([self.name], reference, metric_kwargs={self.name: own} if own else None, **options)
+
+    def update(self, batch: torch.Tensor | np.ndarray) -> None:
+        """Add a batch of generated images (or feature rows)."""
+        self.evaluator.update(batch)
+
+    def compute(self, sync: bool | None = None) -> dict[str, float]:
+        """Return the metric's values by output key, with the sizes (see :meth:`Evaluator.compute`)."""
+        return self.evaluator.compute(sync)
+
+    def reset(self) -> None:
+        """Forget the generated samples; the reference is kept."""
+        self.evaluator.reset()
 
 
 class FID(Metric):
@@ -614,7 +455,11 @@ class PRDC(Metric):
 # The registry's metrics the Evaluator streams (the extrapolated and test metrics need every sample at once).
 EVALUATED = ("fid", "fd", "cmmd", "is", "kid", "mmd", "sinkhorn", "emd", "prdc")
 _EVALUATOR_OPTIONS = frozenset(inspect.signature(Evaluator.__init__).parameters) - {
-    "self", "metrics", "reference", "metric_kwargs"}
+    "self",
+    "metrics",
+    "reference",
+    "metric_kwargs",
+}
 
 
 def evaluate_generator(
@@ -645,6 +490,7 @@ def evaluate_generator(
     """
     if (latent_dim is None) == (latent_fn is None):
         raise ValueError("latent_dim, latent_fn: give exactly one")
+    draw = latent_fn if latent_fn is not None else _normal_latents(int(latent_dim or 0))
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n: needs an integer number of samples >= 2, got {n!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -670,7 +516,7 @@ def evaluate_generator(
         with torch.random.fork_rng(devices=cuda_devices), torch.no_grad():
             for b, start in enumerate(starts):
                 size = min(batch_size, n - start)
-                z = latent_fn(size, latents) if latent_fn else torch.randn(size, latent_dim, generator=latents)
+                z = draw(size, latents)
                 if b in mine:
                     torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1, np.uint64)[0]))
                     evaluator.update(generator_fn(z.to(target)))
@@ -678,6 +524,15 @@ def evaluate_generator(
         if module is not None:
             module.train(was_training)
     return evaluator.compute()
+
+
+def _normal_latents(dims: int) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """The default latent draw: ``torch.randn(size, dims)`` on the CPU from the given generator."""
+
+    def draw(size: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(size, dims, generator=generator)
+
+    return draw
 
 
 def _module_device(module: torch.nn.Module | None) -> torch.device:

@@ -13,7 +13,7 @@ Evaluator's generated batches). This module knows no metric.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,11 +82,11 @@ class Side:
     """One side of a comparison: its label, arrays by output name, statistics if asked for, and how it was made."""
 
     label: str
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)  # (N, d) numpy arrays or tensors by output name
     metadata: dict[str, Any] = field(default_factory=dict)
     stats: FeatureStats | LoadedStats | None = None
 
-    def rows(self, output: str) -> np.ndarray:
+    def rows(self, output: str) -> np.ndarray | torch.Tensor:
         """The (N, d) array ``output``; ``ValueError`` naming the side when it holds only statistics."""
         if output not in self.arrays:
             raise ValueError(
@@ -151,8 +151,13 @@ class InputLoader:
         """The metadata record of this loader's default feature (what ``check_comparable`` compares)."""
         opts = self.options
         _, sha256 = self.network()
-        return {"extractor": opts.spec.extractor_id(self.feature), "weights_sha256": sha256, "resize": opts.protocol,
-                "numerics": opts.numerics, "dims": opts.spec.outputs[self.feature]}
+        return {
+            "extractor": opts.spec.extractor_id(self.feature),
+            "weights_sha256": sha256,
+            "resize": opts.protocol,
+            "numerics": opts.numerics,
+            "dims": opts.spec.outputs[self.feature],
+        }
 
     def side(self, source: Any, name: str, needs: Sequence[str]) -> Side:
         """Return the side ``source`` resolves to, holding what ``needs`` (``ROWS``, ``STATS``, ``LOGITS``) asks.
@@ -236,7 +241,7 @@ def _stats_side(stats: FeatureStats | LoadedStats, label: str) -> Side:
     return Side(str(stats.path) if label == "reference" else label, {}, meta, stats)
 
 
-def _stored_name(name: str, feature: str, arrays: dict[str, np.ndarray]) -> str:
+def _stored_name(name: str, feature: str, arrays: Mapping[str, np.ndarray]) -> str:
     """Return the key under which an output is stored in an npz: the extractor's default output ``feature``
     (pool3 for inception) is ``features``; IS logits fall back."""
     if name == feature:

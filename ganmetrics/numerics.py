@@ -26,7 +26,9 @@ def exact_float32() -> Iterator[None]:
     backends = torch.backends
     cudnn = backends.cudnn
     if hasattr(cudnn, "conv"):
-        targets = [backends.cuda.matmul, cudnn.conv, backends.mkldnn.matmul, backends.mkldnn.conv]
+        # The fp32_precision switches of torch 2.9+ (absent from older type stubs, hence getattr).
+        switches = ((backends.cuda, "matmul"), (cudnn, "conv"), (backends.mkldnn, "matmul"), (backends.mkldnn, "conv"))
+        targets = [getattr(module, name) for module, name in switches]
         saved = [t.fp32_precision for t in targets]
         saved_cudnn = (cudnn.deterministic, cudnn.benchmark)
         try:
@@ -39,9 +41,7 @@ def exact_float32() -> Iterator[None]:
                 t.fp32_precision = value
             cudnn.deterministic, cudnn.benchmark = saved_cudnn
     else:
-        saved_legacy = (
-            torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
-        )
+        saved_legacy = (torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark)
         try:
             torch.set_float32_matmul_precision("highest")
             cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = False, True, False

@@ -151,7 +151,9 @@ class ReferenceStore:
         found = sha256_file(path)
         if found != entry.sha256:
             return Verification(
-                entry.name, path, "mismatch",
+                entry.name,
+                path,
+                "mismatch",
                 f"{path}: SHA-256 {found} does not match the manifest's {entry.sha256} (corrupted or replaced)",
             )
         return Verification(entry.name, path, "ok")
@@ -177,7 +179,7 @@ def resolve_reference_path(path: str | os.PathLike, store: ReferenceStore | None
     """Return ``path`` as a ``Path``, or, for ``ref:NAME``, the hash-checked file of that shipped reference."""
     if not is_reference(path):
         return Path(path)
-    return (store or ReferenceStore()).path(str(path)[len(REFERENCE_PREFIX):])
+    return (store or ReferenceStore()).path(str(path)[len(REFERENCE_PREFIX) :])
 
 
 # -- deterministic inputs --------------------------------------------------------------------------------------
@@ -244,8 +246,14 @@ def _build_mixtures() -> list[_Built]:
         for n in MIXTURE_SIZES:
             points = mixture_sample(mixture, n)
             meta = {
-                "extractor": RAW_EXTRACTOR, "weights_sha256": None, "resize": None, "n": n, "dims": 2,
-                "mixture": mixture, "seed": MIXTURE_SEED, "torch_version": torch.__version__,
+                "extractor": RAW_EXTRACTOR,
+                "weights_sha256": None,
+                "resize": None,
+                "n": n,
+                "dims": 2,
+                "mixture": mixture,
+                "seed": MIXTURE_SEED,
+                "torch_version": torch.__version__,
             }
             built.append(_Built(f"{mixture}-{n}", "features", {"features": points}, meta, source))
             if n == max(MIXTURE_SIZES):
@@ -258,18 +266,23 @@ def _build_synthetic() -> list[_Built]:
         weights = make_random_fid_inception_weights(Path(tmp) / "random.pth", seed=RANDOM_WEIGHTS_SEED)
         model, sha256 = load_fid_inception(weights, "cpu", download=False)
     images = synthetic_images(SYNTHETIC_IMAGES, SYNTHETIC_SIZE, SYNTHETIC_SEED)
-    extraction = extract_features(images, model=model, outputs=("pool3", "logits_unbiased"), num_workers=0,
-                                  progress=False)
+    extraction = extract_features(
+        images, model=model, outputs=("pool3", "logits_unbiased"), num_workers=0, progress=False
+    )
     meta = {
         **extraction.metadata,
         "weights_sha256": sha256,
-        "weights": (f"seeded random FID Inception v3 weights (ganmetrics.features.random_weights."
-                    f"make_random_fid_inception_weights, seed {RANDOM_WEIGHTS_SEED}), not the trained ones"),
+        "weights": (
+            f"seeded random FID Inception v3 weights (ganmetrics.features.random_weights."
+            f"make_random_fid_inception_weights, seed {RANDOM_WEIGHTS_SEED}), not the trained ones"
+        ),
         "dims": 2048,
     }
-    source = (f"ganmetrics.reference_store.synthetic_images({SYNTHETIC_IMAGES}, size={SYNTHETIC_SIZE}, "
-              f"seed={SYNTHETIC_SEED}) through the seeded random-weight FID Inception v3; the features mean "
-              "nothing about image quality (pipeline regression tests only)")
+    source = (
+        f"ganmetrics.reference_store.synthetic_images({SYNTHETIC_IMAGES}, size={SYNTHETIC_SIZE}, "
+        f"seed={SYNTHETIC_SEED}) through the seeded random-weight FID Inception v3; the features mean "
+        "nothing about image quality (pipeline regression tests only)"
+    )
     arrays = {"features": extraction.features["pool3"], "logits_unbiased": extraction.features["logits_unbiased"]}
     return [_Built(f"synthetic-{SYNTHETIC_SIZE}px-random-weights", "features", arrays, meta, source)]
 
@@ -293,8 +306,7 @@ def regenerate(root: str | Path | None = None, groups: tuple[str, ...] = tuple(B
             fresh[item.name] = _write(store.root, item, command)
     kept = [e for e in (store.entries() if store.manifest_path.is_file() else []) if e.name not in fresh]
     entries = sorted(kept + list(fresh.values()), key=lambda e: e.name)
-    manifest = {"format": MANIFEST_FORMAT, "ganmetrics_version": __version__,
-                "entries": [asdict(e) for e in entries]}
+    manifest = {"format": MANIFEST_FORMAT, "ganmetrics_version": __version__, "entries": [asdict(e) for e in entries]}
     with atomic_write(store.manifest_path, "w") as handle:
         handle.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return entries
@@ -310,5 +322,6 @@ def _write(root: Path, item: _Built, command: str) -> ReferenceEntry:
     else:
         save_features(target, item.arrays, {**meta, "dtype": str(item.arrays["features"].dtype)})
         written = load_features(target).metadata
-    return ReferenceEntry(item.name, target.name, item.kind, sha256_file(target), target.stat().st_size,
-                          item.source, written, command)
+    return ReferenceEntry(
+        item.name, target.name, item.kind, sha256_file(target), target.stat().st_size, item.source, written, command
+    )

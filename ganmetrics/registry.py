@@ -162,12 +162,31 @@ class MetricSpec:
 
 SEED = Option("seed", "seed", "Seed of every random choice the metric makes.", int, minimum=0)
 # The kernel functions' keyword is still "precision" until the MMD keyword rename lands (then drop ``parameter``).
-MATMUL_DTYPE = Option("matmul_dtype", "mmd_matmul_dtype", "dtype of the kernel matmul (float32 or float64).", str,
-                      choices=MATMUL_DTYPES, parameter="precision")
-SIGMA = Option("sigma", "mmd_sigma", "Gaussian bandwidth [default: median heuristic].", float, minimum=0,
-               open_minimum=True, optional=True)
-GROUND_COST = Option("ground_cost", "ot_ground_cost", "Ground cost between points (--metric: deprecated alias).", str,
-                     choices=GROUND_COSTS, cli_aliases=("--metric",))
+MATMUL_DTYPE = Option(
+    "matmul_dtype",
+    "mmd_matmul_dtype",
+    "dtype of the kernel matmul (float32 or float64).",
+    str,
+    choices=MATMUL_DTYPES,
+    parameter="precision",
+)
+SIGMA = Option(
+    "sigma",
+    "mmd_sigma",
+    "Gaussian bandwidth [default: median heuristic].",
+    float,
+    minimum=0,
+    open_minimum=True,
+    optional=True,
+)
+GROUND_COST = Option(
+    "ground_cost",
+    "ot_ground_cost",
+    "Ground cost between points (--metric: deprecated alias).",
+    str,
+    choices=GROUND_COSTS,
+    cli_aliases=("--metric",),
+)
 
 
 def _sizes(x: Any, y: Any) -> Values:
@@ -215,8 +234,12 @@ def _prdc(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
 
 def _mmd_test(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
     test = mmd_permutation_test(x, y, **kwargs)
-    return {keys.MMD2: test.mmd2, keys.SIGMA: test.sigma, keys.MMD2_P_VALUE: test.p_value,
-            keys.MMD2_STD_ERROR: test.std_error}
+    return {
+        keys.MMD2: test.mmd2,
+        keys.SIGMA: test.sigma,
+        keys.MMD2_P_VALUE: test.p_value,
+        keys.MMD2_STD_ERROR: test.std_error,
+    }
 
 
 def _fid_inf(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
@@ -232,8 +255,9 @@ def _fid_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap:
 
 
 def _kid_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap: Any) -> Any:
-    return kid_interval(x, y, subsets=kwargs["subsets"], subset_size=kwargs["subset_size"], kid_seed=kwargs["seed"],
-                        **bootstrap)
+    return kid_interval(
+        x, y, subsets=kwargs["subsets"], subset_size=kwargs["subset_size"], kid_seed=kwargs["seed"], **bootstrap
+    )
 
 
 def _mmd_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap: Any) -> Any:
@@ -244,53 +268,181 @@ def _mmd_ci(x: Any, y: Any, kwargs: dict[str, Any], values: Values, **bootstrap:
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("fid", "Fréchet Inception Distance between FIRST and SECOND (folders, zips, feature or stats "
-                   "files).", STATS, fid_between, _fid, (keys.FID,), LOWER, interval=_fid_ci, extractor="inception"),
-        MetricSpec("is", "Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits').",
-                   LOGITS, inception_score, _is, (keys.IS_MEAN, keys.IS_STD), HIGHER,
-                   (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1),), extractor="inception"),
-        MetricSpec("kid", "Kernel Inception Distance (cubic polynomial kernel, seeded random subsets).", ROWS, kid,
-                   _kid, (keys.KID_MEAN, keys.KID_STD), LOWER,
-                   (Option("subsets", "kid_subsets", "Number of KID subsets.", int, minimum=1),
-                    Option("subset_size", "kid_subset_size", "Rows per KID subset.", int, minimum=2),
-                    SEED, MATMUL_DTYPE), interval=_kid_ci),
-        MetricSpec("mmd", "Unbiased Gaussian-kernel MMD² (and the bandwidth used).", ROWS, mmd2_unbiased, _mmd,
-                   (keys.MMD2, keys.SIGMA), LOWER, (SIGMA, SEED, MATMUL_DTYPE), interval=_mmd_ci),
-        MetricSpec("sinkhorn", "Entropic optimal-transport cost <P, C> (log-domain Sinkhorn).", ROWS,
-                   sinkhorn_distance, _sinkhorn, (keys.SINKHORN,), LOWER,
-                   (Option("reg", None, "Entropic regularisation ε (> 0), in cost units.", float, minimum=0,
-                           open_minimum=True, required=True),
-                    GROUND_COST,
-                    Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
-                    Option("tol", "sinkhorn_tol", "Stopping threshold on the marginal violation.", float, minimum=0,
-                           open_minimum=True))),
-        MetricSpec("emd", "Exact earth mover's distance (network simplex) between the two samples.", ROWS, emd, _emd,
-                   (keys.EMD,), LOWER,
-                   (GROUND_COST,
-                    Option("max_iter", "emd_max_iter", "Network simplex iteration limit [default: scaled with n m].",
-                           int, minimum=1, optional=True))),
-        MetricSpec("prdc", "Precision, recall, density and coverage of SECOND against FIRST (k-NN manifolds).", ROWS,
-                   prdc, _prdc, (keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE), HIGHER,
-                   (Option("k", "prdc_k", "Neighbourhood size of precision and recall.", int, minimum=1),
-                    Option("density_k", "prdc_density_k", "Neighbourhood size of density and coverage.", int,
-                           minimum=1)), default_extractor="vgg16"),
-        MetricSpec("fd", "Fréchet distance between FIRST and SECOND in the space of --extractor (FD_DINOv2 with "
-                   "dinov2-vit-l-14, FD_CLIP with clip-vit-l-14; fid is the Inception one).", STATS, fid_between, _fd,
-                   (keys.FD,), LOWER, interval=_fid_ci),
-        MetricSpec("cmmd", "CMMD (Jayasumana et al. 2024): 1000 x Gaussian MMD², sigma 10, of L2-normalised CLIP "
-                   "ViT-L/14@336 embeddings; cmmd is the reference's biased estimate, cmmd_unbiased the U-statistic.",
-                   ROWS, cmmd, _cmmd, (keys.CMMD, keys.CMMD_UNBIASED), LOWER, (MATMUL_DTYPE,),
-                   extractor="clip-vit-l-14-336"),
-        MetricSpec("fid_inf", "FID extrapolated to infinitely many samples (Chong & Forsyth 2020).", ROWS,
-                   fid_infinity, _fid_inf, (keys.FID_INFINITY,), LOWER, (SEED,), command=False,
-                   extractor="inception"),
-        MetricSpec("is_inf", "IS extrapolated to infinitely many samples (Chong & Forsyth 2020).", LOGITS,
-                   is_infinity, _is_inf, (keys.IS_INFINITY,), HIGHER, (SEED,), command=False, extractor="inception"),
-        MetricSpec("mmd_test", "Permutation two-sample test on the unbiased Gaussian MMD².", ROWS,
-                   mmd_permutation_test, _mmd_test, (keys.MMD2_P_VALUE, keys.MMD2, keys.SIGMA, keys.MMD2_STD_ERROR),
-                   HIGHER,
-                   (SIGMA, Option("permutations", "mmd_test_permutations", "Permutations of the MMD test.", int,
-                                  minimum=1), SEED), command=False),
+        MetricSpec(
+            "fid",
+            "Fréchet Inception Distance between FIRST and SECOND (folders, zips, feature or stats files).",
+            STATS,
+            fid_between,
+            _fid,
+            (keys.FID,),
+            LOWER,
+            interval=_fid_ci,
+            extractor="inception",
+        ),
+        MetricSpec(
+            "is",
+            "Inception Score of FIRST (images, or logits in a .npy / an .npz holding 'logits').",
+            LOGITS,
+            inception_score,
+            _is,
+            (keys.IS_MEAN, keys.IS_STD),
+            HIGHER,
+            (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1),),
+            extractor="inception",
+        ),
+        MetricSpec(
+            "kid",
+            "Kernel Inception Distance (cubic polynomial kernel, seeded random subsets).",
+            ROWS,
+            kid,
+            _kid,
+            (keys.KID_MEAN, keys.KID_STD),
+            LOWER,
+            (
+                Option("subsets", "kid_subsets", "Number of KID subsets.", int, minimum=1),
+                Option("subset_size", "kid_subset_size", "Rows per KID subset.", int, minimum=2),
+                SEED,
+                MATMUL_DTYPE,
+            ),
+            interval=_kid_ci,
+        ),
+        MetricSpec(
+            "mmd",
+            "Unbiased Gaussian-kernel MMD² (and the bandwidth used).",
+            ROWS,
+            mmd2_unbiased,
+            _mmd,
+            (keys.MMD2, keys.SIGMA),
+            LOWER,
+            (SIGMA, SEED, MATMUL_DTYPE),
+            interval=_mmd_ci,
+        ),
+        MetricSpec(
+            "sinkhorn",
+            "Entropic optimal-transport cost <P, C> (log-domain Sinkhorn).",
+            ROWS,
+            sinkhorn_distance,
+            _sinkhorn,
+            (keys.SINKHORN,),
+            LOWER,
+            (
+                Option(
+                    "reg",
+                    None,
+                    "Entropic regularisation ε (> 0), in cost units.",
+                    float,
+                    minimum=0,
+                    open_minimum=True,
+                    required=True,
+                ),
+                GROUND_COST,
+                Option("max_iter", "sinkhorn_max_iter", "Sinkhorn iteration limit.", int, minimum=1),
+                Option(
+                    "tol",
+                    "sinkhorn_tol",
+                    "Stopping threshold on the marginal violation.",
+                    float,
+                    minimum=0,
+                    open_minimum=True,
+                ),
+            ),
+        ),
+        MetricSpec(
+            "emd",
+            "Exact earth mover's distance (network simplex) between the two samples.",
+            ROWS,
+            emd,
+            _emd,
+            (keys.EMD,),
+            LOWER,
+            (
+                GROUND_COST,
+                Option(
+                    "max_iter",
+                    "emd_max_iter",
+                    "Network simplex iteration limit [default: scaled with n m].",
+                    int,
+                    minimum=1,
+                    optional=True,
+                ),
+            ),
+        ),
+        MetricSpec(
+            "prdc",
+            "Precision, recall, density and coverage of SECOND against FIRST (k-NN manifolds).",
+            ROWS,
+            prdc,
+            _prdc,
+            (keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE),
+            HIGHER,
+            (
+                Option("k", "prdc_k", "Neighbourhood size of precision and recall.", int, minimum=1),
+                Option("density_k", "prdc_density_k", "Neighbourhood size of density and coverage.", int, minimum=1),
+            ),
+            default_extractor="vgg16",
+        ),
+        MetricSpec(
+            "fd",
+            "Fréchet distance between FIRST and SECOND in the space of --extractor (FD_DINOv2 with dinov2-vit-l-14, "
+            "FD_CLIP with clip-vit-l-14; fid is the Inception one).",
+            STATS,
+            fid_between,
+            _fd,
+            (keys.FD,),
+            LOWER,
+            interval=_fid_ci,
+        ),
+        MetricSpec(
+            "cmmd",
+            "CMMD (Jayasumana et al. 2024): 1000 x Gaussian MMD², sigma 10, of L2-normalised CLIP ViT-L/14@336 "
+            "embeddings; cmmd is the reference's biased estimate, cmmd_unbiased the U-statistic.",
+            ROWS,
+            cmmd,
+            _cmmd,
+            (keys.CMMD, keys.CMMD_UNBIASED),
+            LOWER,
+            (MATMUL_DTYPE,),
+            extractor="clip-vit-l-14-336",
+        ),
+        MetricSpec(
+            "fid_inf",
+            "FID extrapolated to infinitely many samples (Chong & Forsyth 2020).",
+            ROWS,
+            fid_infinity,
+            _fid_inf,
+            (keys.FID_INFINITY,),
+            LOWER,
+            (SEED,),
+            command=False,
+            extractor="inception",
+        ),
+        MetricSpec(
+            "is_inf",
+            "IS extrapolated to infinitely many samples (Chong & Forsyth 2020).",
+            LOGITS,
+            is_infinity,
+            _is_inf,
+            (keys.IS_INFINITY,),
+            HIGHER,
+            (SEED,),
+            command=False,
+            extractor="inception",
+        ),
+        MetricSpec(
+            "mmd_test",
+            "Permutation two-sample test on the unbiased Gaussian MMD².",
+            ROWS,
+            mmd_permutation_test,
+            _mmd_test,
+            (keys.MMD2_P_VALUE, keys.MMD2, keys.SIGMA, keys.MMD2_STD_ERROR),
+            HIGHER,
+            (
+                SIGMA,
+                Option("permutations", "mmd_test_permutations", "Permutations of the MMD test.", int, minimum=1),
+                SEED,
+            ),
+            command=False,
+        ),
     )
 }
 
@@ -315,8 +467,10 @@ def split_options(specs: Sequence[MetricSpec], options: Mapping[str, Any]) -> di
         raise ValueError(f"options: none of {names} takes {', '.join(unknown)} (they take: {accepted})")
     if unknown:
         specs[0].option(unknown[0])
-    return {spec.name: spec.kwargs({k: v for k, v in options.items() if k in {o.name for o in spec.options}})
-            for spec in specs}
+    return {
+        spec.name: spec.kwargs({k: v for k, v in options.items() if k in {o.name for o in spec.options}})
+        for spec in specs
+    }
 
 
 @dataclass
@@ -343,8 +497,13 @@ def operand(spec: MetricSpec, side: Side, feature: str) -> Any:
     return side.rows(LOGITS_OUTPUT if spec.consumes == LOGITS else feature)
 
 
-def values_of(specs: Sequence[MetricSpec], reference: Side | None, samples: Side, feature: str,
-              kwargs: Mapping[str, dict[str, Any]]) -> Values:
+def values_of(
+    specs: Sequence[MetricSpec],
+    reference: Side | None,
+    samples: Side,
+    feature: str,
+    kwargs: Mapping[str, dict[str, Any]],
+) -> Values:
     """Return every metric's values on resolved sides, then ``n1``, ``n2`` and ``dims``.
 
     Sizes: the reference's and the samples' counts (``n1``, ``n2``) and the compared dimension; with logits
@@ -358,8 +517,13 @@ def values_of(specs: Sequence[MetricSpec], reference: Side | None, samples: Side
         logits = samples.rows(LOGITS_OUTPUT)
         result.update({keys.N1: int(logits.shape[0]), keys.DIMS: int(logits.shape[1])})
     else:
-        result.update({keys.N1: reference.metadata.get("n"), keys.N2: samples.metadata.get("n"),
-                       keys.DIMS: reference.metadata.get("dims")})
+        result.update(
+            {
+                keys.N1: reference.metadata.get("n"),
+                keys.N2: samples.metadata.get("n"),
+                keys.DIMS: reference.metadata.get("dims"),
+            }
+        )
     return result
 
 
@@ -402,8 +566,9 @@ def measure(
     provenance = {"samples": {"input": _label(samples, "samples"), **sample_side.metadata}}
     differing: list[str] = []
     if ref_side is not None:
-        differing = check_comparable(ref_side.metadata, sample_side.metadata, (ref_side.label, sample_side.label),
-                                     allow_mismatch)
+        differing = check_comparable(
+            ref_side.metadata, sample_side.metadata, (ref_side.label, sample_side.label), allow_mismatch
+        )
         provenance = {"reference": {"input": _label(reference, "reference"), **ref_side.metadata}, **provenance}
     values = values_of(specs, ref_side, sample_side, loader.feature, kwargs)
     if ci is not None:
@@ -452,13 +617,22 @@ def _check_side_feature_space(specs: Sequence[MetricSpec], side: Side) -> None:
     for spec in specs:
         if spec.extractor is not None and (made_by is None or made_by.name != spec.extractor):
             hint = "; use fd for the Fréchet distance in another space" if spec.name in ("fid", "fid_inf") else ""
-            raise ValueError(f"{side.label}: holds {recorded} features; {spec.name} is defined with {spec.extractor}"
-                             f"{hint}")
+            raise ValueError(
+                f"{side.label}: holds {recorded} features; {spec.name} is defined with {spec.extractor}{hint}"
+            )
 
 
-def _intervals(specs: Sequence[MetricSpec], reference: Side | None, samples: Side, feature: str,
-               kwargs: Mapping[str, dict[str, Any]], values: Values, level: float, resamples: int,
-               options: Mapping[str, Any]) -> Values:
+def _intervals(
+    specs: Sequence[MetricSpec],
+    reference: Side | None,
+    samples: Side,
+    feature: str,
+    kwargs: Mapping[str, dict[str, Any]],
+    values: Values,
+    level: float,
+    resamples: int,
+    options: Mapping[str, Any],
+) -> Values:
     """Percentile-bootstrap intervals (both sides resampled) of the metrics that have one, with level and count."""
     if reference is None:
         return {}
@@ -529,10 +703,11 @@ def compute(
     if b is None and two_sided:
         raise ValueError(f"b: {', '.join(two_sided)} compare(s) two inputs; pass the generated side as b")
     samples, reference = (a, None) if b is None else (b, a)
-    loader = InputLoader(extraction or ExtractionOptions(extractor=feature_space([get_metric(n) for n in names]),
-                                                         progress=False))
-    measurement = measure(names, samples, reference, loader=loader, allow_mismatch=allow_mismatch, ci=ci,
-                          resamples=resamples, **options)
+    specs = [get_metric(name) for name in names]
+    loader = InputLoader(extraction or ExtractionOptions(extractor=feature_space(specs), progress=False))
+    measurement = measure(
+        names, samples, reference, loader=loader, allow_mismatch=allow_mismatch, ci=ci, resamples=resamples, **options
+    )
     result = dict(measurement.values)
     if measurement.mismatch_allowed:
         result["mismatch_allowed"] = measurement.mismatch_allowed

@@ -25,6 +25,7 @@ from typing import Any
 from ganmetrics.checks import Input, Measurement, direction, measure, passes
 from ganmetrics.reference_store import synthetic_images
 
+pytest: Any
 try:
     import pytest
 except ModuleNotFoundError:  # the assertions work without pytest; only the fixture needs it
@@ -42,8 +43,9 @@ __all__ = [
 ]
 
 
-def assert_metric(metric: str, samples: Input, reference: Input | None, threshold: float, **options: Any
-                  ) -> Measurement:
+def assert_metric(
+    metric: str, samples: Input, reference: Input | None, threshold: float, **options: Any
+) -> Measurement:
     """Return the measurement of ``metric`` when it is on the good side of ``threshold``; else raise.
 
     Below for the distances (fid, kid, mmd, sinkhorn, emd), above for ``"is"``; strictly. ``options`` go to
@@ -66,8 +68,9 @@ def _judge(measurement: Measurement, threshold: float) -> Measurement:
     metric, value = measurement.metric, measurement.value
     if not passes(metric, value, threshold):
         side = direction(metric)
-        raise AssertionError(f"{metric} = {value:.6g} is not {side} the threshold {threshold:g} "
-                             f"({measurement.describe()})")
+        raise AssertionError(
+            f"{metric} = {value:.6g} is not {side} the threshold {threshold:g} ({measurement.describe()})"
+        )
     return measurement
 
 
@@ -107,8 +110,9 @@ class MetricRegression:
     def __init__(self, user_properties: list[tuple[str, Any]]) -> None:
         self.user_properties = user_properties
 
-    def _record(self, metric: str, samples: Input, reference: Input | None, threshold: float,
-                **options: Any) -> Measurement:
+    def _record(
+        self, metric: str, samples: Input, reference: Input | None, threshold: float, **options: Any
+    ) -> Measurement:
         _check_threshold(threshold)
         measurement = measure(metric, samples, reference, **options)
         self.user_properties.extend([(metric, measurement.value), (f"{metric}_threshold", threshold)])

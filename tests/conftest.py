@@ -8,6 +8,7 @@ well as the real weights would.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ if importlib.util.find_spec("ganmetrics.cli") is None:
 from ganmetrics.features.extractors.inception import FIDInceptionV3, load_fid_inception
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.features.weights import CACHE_ENV, WEIGHTS_ENV
+from ganmetrics.reference_store import REFERENCE_DIR_ENV, default_root
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +49,12 @@ def fid_model(fid_weights: Path) -> FIDInceptionV3:
     """The FID Inception v3 on the CPU with the ``fid_weights`` weights, eval mode (shared: do not modify)."""
     model, _ = load_fid_inception(fid_weights, device="cpu", download=False)
     return model
+
+
+@pytest.fixture()
+def store_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A writable copy of the shipped reference_stats/, made the active store through the environment."""
+    copy = tmp_path / "reference_stats"
+    shutil.copytree(default_root(), copy)
+    monkeypatch.setenv(REFERENCE_DIR_ENV, str(copy))
+    return copy

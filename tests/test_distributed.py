@@ -96,16 +96,23 @@ def _raw_scenario(rank: int) -> dict[str, Any]:
         raise ValueError("bad input on rank 0")
 
     result["remote_error"] = _expect_error(lambda: compute_on_rank0(fails_on_rank0))
-    result["generated"] = evaluate_generator(_generator(), n=150, batch_size=20, seed=3, reference=x[:, :8],
-                                             latent_dim=4, features="raw", metrics=["fid", "kid"],
-                                             metric_kwargs={"kid": {"subsets": 5, "subset_size": 30}})
+    result["generated"] = evaluate_generator(
+        _generator(),
+        n=150,
+        batch_size=20,
+        seed=3,
+        reference=x[:, :8],
+        latent_dim=4,
+        features="raw",
+        metrics=["fid", "kid"],
+        metric_kwargs={"kid": {"subsets": 5, "subset_size": 30}},
+    )
     return result
 
 
 def _image_scenario(rank: int, folder: str, weights: str, generated: torch.Tensor) -> dict[str, Any]:
     extraction = extract_features_distributed(folder, weights=weights, num_workers=0, progress=False)
-    ev = Evaluator(["kid"], reference=folder, weights=weights, device="cpu", num_workers=0,
-                   metric_kwargs=IMAGE_KWARGS)
+    ev = Evaluator(["kid"], reference=folder, weights=weights, device="cpu", num_workers=0, metric_kwargs=IMAGE_KWARGS)
     ev.update(generated[_block(len(generated), rank)])
     return {"features": extraction.features["pool3"], "n": extraction.metadata["n"], "values": ev.compute()}
 
@@ -201,9 +208,17 @@ def test_json_records_gathered_in_rank_order(raw_results: list[dict[str, Any]]) 
 
 def test_evaluate_generator_distributed_equals_single_process(raw_results: list[dict[str, Any]]) -> None:
     x, _ = _raw_data()
-    expected = evaluate_generator(_generator(), n=150, batch_size=20, seed=3, reference=x, latent_dim=4,
-                                  features="raw", metrics=["fid", "kid"],
-                                  metric_kwargs={"kid": {"subsets": 5, "subset_size": 30}})
+    expected = evaluate_generator(
+        _generator(),
+        n=150,
+        batch_size=20,
+        seed=3,
+        reference=x,
+        latent_dim=4,
+        features="raw",
+        metrics=["fid", "kid"],
+        metric_kwargs={"kid": {"subsets": 5, "subset_size": 30}},
+    )
     for result in raw_results:
         _close(result["generated"], expected, 1e-8)
 
@@ -214,16 +229,18 @@ def test_shards_cover_every_index_once() -> None:
     assert sorted(sum(shards, [])) == list(range(7))
 
 
-def test_image_folder_and_metrics_equal_single_process(spawned: tuple[Path, list[dict[str, Any]]],
-                                                       fid_weights: Path) -> None:
+def test_image_folder_and_metrics_equal_single_process(
+    spawned: tuple[Path, list[dict[str, Any]]], fid_weights: Path
+) -> None:
     folder, results = spawned
     generated = _image_inputs(folder.parent / "again")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the workers: CPU convolutions round differently with the thread count
     try:
         single = extract_features(folder, weights=fid_weights, num_workers=0, progress=False).features["pool3"]
-        ev = Evaluator(["kid"], reference=folder, weights=fid_weights, device="cpu", num_workers=0,
-                       metric_kwargs=IMAGE_KWARGS)
+        ev = Evaluator(
+            ["kid"], reference=folder, weights=fid_weights, device="cpu", num_workers=0, metric_kwargs=IMAGE_KWARGS
+        )
         ev.update(generated)
         expected = ev.compute()
     finally:

@@ -84,7 +84,11 @@ def test_prdc_metric_object_equals_pure_function() -> None:
     got = metric.compute()
     expected = prdc(x, y, k=3)  # exact: the same function on the same float32 rows
     assert (got["precision"], got["recall"], got["density"], got["coverage"]) == (
-        expected.precision, expected.recall, expected.density, expected.coverage)
+        expected.precision,
+        expected.recall,
+        expected.density,
+        expected.coverage,
+    )
     assert (got["n1"], got["n2"]) == (120, 90)
 
 
@@ -237,8 +241,9 @@ def test_float_minus_one_to_one_equals_uint8(is_evaluator: Evaluator, fid_weight
     is_evaluator.reset()
     is_evaluator.update(images)
     as_uint8 = is_evaluator.compute()["is_mean"]
-    signed = Evaluator(["is"], weights=fid_weights, device="cpu", input_range=(-1, 1),
-                       metric_kwargs={"is": {"splits": 1}})
+    signed = Evaluator(
+        ["is"], weights=fid_weights, device="cpu", input_range=(-1, 1), metric_kwargs={"is": {"splits": 1}}
+    )
     signed.update(images.float() / 127.5 - 1)
     # (u / 127.5 - 1 + 1) / 2 differs from u / 255 by float32 round-off (~1e-7), which the network carries
     # into the logits at about that relative size: 1e-5 is generous and still catches a wrong mapping.
@@ -254,16 +259,22 @@ def _stats_file(path: Path, resize: str, extractor: str, sha256: str, dims: int 
 def test_reference_with_other_resize_refused_naming_both_sides(tmp_path: Path, fid_weights: Path) -> None:
     sha256 = hashlib.sha256(fid_weights.read_bytes()).hexdigest()
     stats = _stats_file(tmp_path / "tf.npz", "tf", "fid-inception-v3/pool3", sha256)
-    with pytest.raises(ProvenanceMismatchError, match=r"reference and generated features.*resize: 'tf' vs "
-                                                      r"'pytorch-fid'"):
+    with pytest.raises(
+        ProvenanceMismatchError,
+        match=r"reference and generated features.*resize: 'tf' vs "
+        r"'pytorch-fid'",
+    ):
         Evaluator(["fid"], reference=stats, weights=fid_weights, device="cpu")
 
 
 def test_reference_from_other_extractor_refused_naming_both_sides(tmp_path: Path, fid_weights: Path) -> None:
     sha256 = hashlib.sha256(fid_weights.read_bytes()).hexdigest()
     stats = _stats_file(tmp_path / "b64.npz", "pytorch-fid", "fid-inception-v3/block64", sha256, dims=64)
-    with pytest.raises(ProvenanceMismatchError, match=r"extractor: 'fid-inception-v3/block64' vs "
-                                                      r"'fid-inception-v3/pool3'.*dims: 64 vs 2048"):
+    with pytest.raises(
+        ProvenanceMismatchError,
+        match=r"extractor: 'fid-inception-v3/block64' vs "
+        r"'fid-inception-v3/pool3'.*dims: 64 vs 2048",
+    ):
         Evaluator(["fid"], reference=stats, weights=fid_weights, device="cpu")
 
 
@@ -287,8 +298,9 @@ def test_reference_cache_written_then_reused_and_refreshed(
     assert again.reference.metadata["weights_sha256"] == hashlib.sha256(fid_weights.read_bytes()).hexdigest()
 
 
-def test_readme_training_loop_with_periodic_fid(tmp_path: Path, fid_weights: Path, capsys: pytest.CaptureFixture
-                                                ) -> None:
+def test_readme_training_loop_with_periodic_fid(
+    tmp_path: Path, fid_weights: Path, capsys: pytest.CaptureFixture
+) -> None:
     # Stands in for `ganmetrics stats real_images/ -o reference.npz`: statistics with this extractor's
     # provenance, of full rank (from 2049 random rows), since a 2048-dimensional eigen-decomposition of a
     # rank-deficient covariance from a few real images would take most of a minute on this CPU.

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_run import run_json
 
 from ganmetrics import Evaluator
-from ganmetrics.cli.main import main
 from ganmetrics.inputs import ROWS, STATS, ExtractionOptions, InputLoader
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import load_stats, save_stats
@@ -54,9 +52,7 @@ def test_every_reference_kind_gives_the_same_fid_in_cli_and_evaluator(kind: str,
     reference = _reference_kinds(tmp_path)[kind]
     generated = tmp_path / "generated.npy"
     np.save(generated, GENERATED)
-    result = CliRunner().invoke(main, ["fid", str(reference), str(generated), "--json"])
-    assert result.exit_code == 0, result.stderr
-    cli = json.loads(result.stdout)["fid"]
+    cli = run_json("fid", reference, generated)["fid"]
     evaluator = Evaluator(["fid"], reference=reference, features="raw")
     evaluator.update(GENERATED)
     expected = _expected_fid(reference)
@@ -69,8 +65,9 @@ def test_evaluator_takes_a_shipped_stats_reference_with_raw_features() -> None:
     evaluator = Evaluator(["fid"], reference="ref:ring8-10000-stats", features="raw")
     evaluator.update(GENERATED)
     stats = load_stats(resolve_reference_path("ref:ring8-10000-stats"))
-    assert evaluator.compute()["fid"] == pytest.approx(fid_between(stats, FeatureStats.from_features(GENERATED)),
-                                                       rel=1e-10)
+    assert evaluator.compute()["fid"] == pytest.approx(
+        fid_between(stats, FeatureStats.from_features(GENERATED)), rel=1e-10
+    )
 
 
 def test_rows_asked_of_a_stats_reference_are_refused_naming_it() -> None:

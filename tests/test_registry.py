@@ -4,15 +4,13 @@ the specs agree with their functions, and options are validated once, in the spe
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_run import run_json
 
 import ganmetrics
-from ganmetrics.cli.main import main
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics.frechet import fid_from_features
 from ganmetrics.metrics.mmd import kid
@@ -40,27 +38,22 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def _cli_json(*args: object) -> dict:
-    result = CliRunner().invoke(main, [str(a) for a in args] + ["--json"])
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 @pytest.mark.parametrize(("command", "flags", "options"), CASES, ids=[case[0] for case in CASES])
 def test_compute_equals_the_cli_json_of_each_metric_command(files, command, flags, options) -> None:
     # The same function on the same inputs: equal bit for bit, every key.
-    expected = _cli_json(command, files["real"], files["fake"], *flags)
+    expected = run_json(command, files["real"], files["fake"], *flags)
     assert compute(command, str(files["real"]), str(files["fake"]), **options) == expected
 
 
 def test_compute_equals_the_cli_json_of_inception_score(files) -> None:
-    expected = _cli_json("is", files["logits"], "--splits", "3")
+    expected = run_json("is", files["logits"], "--splits", "3")
     assert compute("is", str(files["logits"]), splits=3) == expected
 
 
 def test_compute_equals_the_cli_json_of_all(files) -> None:
-    expected = _cli_json("all", files["real"], files["fake"], "--metrics", "fid,kid,prdc", "--subsets", "3",
-                         "--subset-size", "20")
+    expected = run_json(
+        "all", files["real"], files["fake"], "--metrics", "fid,kid,prdc", "--subsets", "3", "--subset-size", "20"
+    )
     got = compute(["fid", "kid", "prdc"], str(files["real"]), str(files["fake"]), subsets=3, subset_size=20)
     assert got == expected
 
@@ -85,12 +78,15 @@ def test_every_spec_matches_its_function_signature_and_defaults() -> None:
                 assert parameters[option.keyword].default == option.default, (spec.name, option.name)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"reg": 1.0}, r"options: kid does not take reg \(it takes: subsets, subset_size, seed, matmul_dtype\)"),
-    ({"subsets": 0}, r"subsets: must be >= 1, got 0"),
-    ({"subset_size": 2.5}, r"subset_size: expected an integer, got 2.5"),
-    ({"matmul_dtype": "float16"}, r"matmul_dtype: expected one of float32, float64, got 'float16'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"reg": 1.0}, r"options: kid does not take reg \(it takes: subsets, subset_size, seed, matmul_dtype\)"),
+        ({"subsets": 0}, r"subsets: must be >= 1, got 0"),
+        ({"subset_size": 2.5}, r"subset_size: expected an integer, got 2.5"),
+        ({"matmul_dtype": "float16"}, r"matmul_dtype: expected one of float32, float64, got 'float16'"),
+    ],
+)
 def test_invalid_options_are_refused_naming_the_option(options: dict, message: str) -> None:
     x = np.zeros((10, 2))
     with pytest.raises((TypeError, ValueError), match=message):

@@ -42,9 +42,9 @@ from tqdm import tqdm
 from ganmetrics._version import __version__
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.features.extractors import ExtractorSpec, get_extractor, load_extractor
-from ganmetrics.features.extractors.inception import INCEPTION, fold_batchnorm
+from ganmetrics.features.extractors.inception import INCEPTION, FIDInceptionV3, fold_batchnorm
 from ganmetrics.features.protocols import get_protocol
-from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, open_images
+from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, count_images, open_images
 from ganmetrics.numerics import exact_float32
 
 # The FID Inception network's id in result metadata (``fid-inception-v3/<output>``).
@@ -103,7 +103,7 @@ class _NetworkInputs(Dataset):
         self.min_size, self.extractor = spec.min_image_size, spec.name
 
     def __len__(self) -> int:
-        return len(self.images)
+        return count_images(self.images)
 
     def name(self, index: int) -> str:
         return self.names[index] if self.names is not None else f"source[{index}]"
@@ -153,8 +153,9 @@ def resolve_device(device: str | torch.device | None, model: torch.nn.Module | N
     return resolved
 
 
-def _check_options(spec: ExtractorSpec, resize: str, outputs: Sequence[str], batch_size: int,
-                   num_workers: int | None, numerics: str) -> None:
+def _check_options(
+    spec: ExtractorSpec, resize: str, outputs: Sequence[str], batch_size: int, num_workers: int | None, numerics: str
+) -> None:
     """Raise ValueError naming the first bad option."""
     if resize not in spec.protocols:
         raise ValueError(f"resize: unknown mode {resize!r}; choose from {', '.join(spec.protocols)}")
@@ -245,8 +246,8 @@ def extract_features(
     if model is not None and model.training:
         raise ValueError("model: is in training mode; call model.eval() (BatchNorm needs running statistics)")
     images = open_images(source, recursive=recursive, skip_bad=skip_bad)
-    if len(images) < 2:
-        raise ValueError(f"source: {_describe(source)} holds {len(images)} image(s); at least 2 are needed")
+    if count_images(images) < 2:
+        raise ValueError(f"source: {_describe(source)} holds {count_images(images)} image(s); at least 2 are needed")
     run_device = resolve_device(device, model)
     weights_sha256 = None
     if model is None:
@@ -267,11 +268,11 @@ def extract_features(
     memory_format = torch.contiguous_format
     if numerics in _FOLDED_CHANNELS_LAST:
         memory_format = torch.channels_last
+        if not isinstance(model, FIDInceptionV3):
+            raise ValueError(f"numerics: {numerics!r} folds the FID Inception's BatchNorm; the model is not one")
         model = fold_batchnorm(model).to(memory_format=memory_format)
     autocast_dtype = NUMERICS[numerics]
-    numeric_mode = (
-        exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
-    )
+    numeric_mode = exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
     rows: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     kept: list[int] = []
     sizes: Counter[tuple[int, int]] = Counter()

@@ -263,7 +263,7 @@ def resize_like_clean_fid(x: torch.Tensor, size: int) -> torch.Tensor:
     out = np.empty(planes.shape[:2] + (size, size), dtype=np.float32)
     for index in np.ndindex(*planes.shape[:2]):
         plane = Image.fromarray(np.ascontiguousarray(planes[index]))
-        out[index] = np.asarray(plane.resize((size, size), resample=Image.BICUBIC))
+        out[index] = np.asarray(plane.resize((size, size), resample=Image.Resampling.BICUBIC))
     return torch.from_numpy(out.clip(0, 255)).to(x.device)
 
 

@@ -187,8 +187,15 @@ def _download_verified(url: str, target: Path, hash_prefix: str, progress: bool)
             length = response.headers.get("Content-Length")
             expected = int(length) if length is not None else None
             received = 0
-            with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                      disable=not progress, desc=target.name) as bar:
+            with tqdm(
+                total=expected,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                disable=not progress,
+                desc=target.name,
+            ) as bar:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     out.write(chunk)
                     digest.update(chunk)

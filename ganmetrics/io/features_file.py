@@ -60,5 +60,6 @@ def save_features(path: str | Path, arrays: dict[str, np.ndarray], metadata: dic
         if target.suffix.lower() == ".npy":
             np.save(handle, arrays["features"])
         else:
-            np.savez(handle, **arrays, metadata=np.array(json.dumps(metadata, sort_keys=True)))
+            stored: dict[str, Any] = {**arrays, "metadata": np.array(json.dumps(metadata, sort_keys=True))}
+            np.savez(handle, **stored)
     return target

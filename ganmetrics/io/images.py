@@ -49,25 +49,21 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"}
-)
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"})
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _ZIP_SKIPPED_PREFIX = "__MACOSX/"
 # What Pillow, the zip reader and the file system raise on a file that is not a readable image.
-_DECODE_ERRORS = (
-    OSError, ValueError, SyntaxError, EOFError, zipfile.BadZipFile, Image.DecompressionBombError
-)
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, zipfile.BadZipFile, Image.DecompressionBombError)
 
 Transform = Callable[[torch.Tensor], Any]
 
@@ -126,9 +122,7 @@ def list_zip_images(zip_path: str | os.PathLike) -> list[str]:
     names = sorted(
         info.filename
         for info in infos
-        if not info.is_dir()
-        and not info.filename.startswith(_ZIP_SKIPPED_PREFIX)
-        and is_image_name(info.filename)
+        if not info.is_dir() and not info.filename.startswith(_ZIP_SKIPPED_PREFIX) and is_image_name(info.filename)
     )
     if not names:
         raise ValueError(f"{path}: the zip archive holds no image files; looked for {_extensions_text()}")
@@ -217,9 +211,7 @@ class EncodedImageDataset(Dataset):
 class ImageFileDataset(EncodedImageDataset):
     """Image files given by path, in the order given (``open_images`` lists a folder in sorted order)."""
 
-    def __init__(
-        self, files: Sequence[str | os.PathLike], transform: Transform | None = None, skip_bad: bool = False
-    ):
+    def __init__(self, files: Sequence[str | os.PathLike], transform: Transform | None = None, skip_bad: bool = False):
         self.files = [Path(f) for f in files]
         super().__init__([str(f) for f in self.files], transform, skip_bad)
 
@@ -234,9 +226,7 @@ class ZipImageDataset(EncodedImageDataset):
     through their own handle; a handle shared across a fork would share its file offset.
     """
 
-    def __init__(
-        self, zip_path: str | os.PathLike, transform: Transform | None = None, skip_bad: bool = False
-    ):
+    def __init__(self, zip_path: str | os.PathLike, transform: Transform | None = None, skip_bad: bool = False):
         self.zip_path = Path(zip_path)
         self.members = list_zip_images(self.zip_path)
         super().__init__([f"{self.zip_path}:{m}" for m in self.members], transform, skip_bad)
@@ -254,6 +244,13 @@ class ZipImageDataset(EncodedImageDataset):
             self._archive = zipfile.ZipFile(self.zip_path)
             self._archive_pid = os.getpid()
         return io.BytesIO(self._archive.read(self.members[index]))
+
+
+def count_images(images: Dataset | torch.Tensor) -> int:
+    """Return the number of images of what ``open_images`` returns (a tensor's rows or a sized dataset's items)."""
+    if isinstance(images, torch.Tensor):
+        return int(images.shape[0])
+    return len(cast(Sized, images))
 
 
 def open_images(
@@ -279,9 +276,7 @@ def open_images(
             raise FileNotFoundError(f"{path}: no such folder or zip file")
         raise ValueError(f"{path}: expected a folder of images or a .zip of images")
     if skip_bad:
-        raise ValueError(
-            "skip_bad: applies to folder and zip sources; for a Dataset, return None for a bad item"
-        )
+        raise ValueError("skip_bad: applies to folder and zip sources; for a Dataset, return None for a bad item")
     if isinstance(source, torch.Tensor):
         if source.ndim != 4 or source.shape[1] != 3:
             raise ValueError(f"images: expected an (N, 3, H, W) tensor, got shape {tuple(source.shape)}")

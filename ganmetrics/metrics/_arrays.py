@@ -57,9 +57,7 @@ def as_samples(x: ArrayLike, name: str, min_samples: int = 2, device: torch.devi
 def check_same_dims(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str]) -> None:
     """Raise ``ValueError`` unless the feature dimensions (last axis) of ``x`` and ``y`` agree."""
     if x.shape[-1] != y.shape[-1]:
-        raise ValueError(
-            f"{names[0]} and {names[1]}: feature dimensions differ ({x.shape[-1]} vs {y.shape[-1]})"
-        )
+        raise ValueError(f"{names[0]} and {names[1]}: feature dimensions differ ({x.shape[-1]} vs {y.shape[-1]})")
 
 
 def as_weights(w: ArrayLike | None, n: int, name: str, device: torch.device, atol: float = 1e-8) -> torch.Tensor:

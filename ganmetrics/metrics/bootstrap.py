@@ -86,8 +86,9 @@ def bootstrap_interval(
         xb = x[torch.randint(x.shape[0], (x.shape[0],), generator=generator).to(x.device)] if resample == "both" else x
         yb = y[torch.randint(y.shape[0], (y.shape[0],), generator=generator).to(y.device)]
         values.append(float(statistic(xb, yb)))
-    ends = torch.quantile(torch.tensor(values, dtype=torch.float64),
-                          torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+    ends = torch.quantile(
+        torch.tensor(values, dtype=torch.float64), torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    )
     return BootstrapInterval(low=float(ends[0]), high=float(ends[1]), resamples=resamples, level=float(level))
 
 
@@ -104,15 +105,11 @@ def fid_interval(
 
     With ``resample="fake"`` the real side is factored once and reused.
     """
-    if resample == "fake":
-        reference = FrechetReference.from_features(as_samples(real, "real"), "real")
+    fixed = FrechetReference.from_features(as_samples(real, "real"), "real") if resample == "fake" else None
 
-        def statistic(_: torch.Tensor, yb: torch.Tensor) -> float:
-            return reference.distance_to_stats(FeatureStats.from_features(yb, "fake"))
-    else:
-
-        def statistic(xb: torch.Tensor, yb: torch.Tensor) -> float:
-            return FrechetReference.from_features(xb, "real").distance_to_stats(FeatureStats.from_features(yb))
+    def statistic(xb: torch.Tensor, yb: torch.Tensor) -> float:
+        reference = fixed if fixed is not None else FrechetReference.from_features(xb, "real")
+        return reference.distance_to_stats(FeatureStats.from_features(yb, "fake"))
 
     return bootstrap_interval(statistic, real, fake, level=level, resamples=resamples, resample=resample, seed=seed)
 

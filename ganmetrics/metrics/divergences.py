@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -128,9 +129,7 @@ def f_divergence(
     outside = float(pt[~support].sum())
     if outside > 0:
         if slope is None:
-            raise ValueError(
-                "f_prime_infinity: p has mass where q = 0, so lim f(t)/t is needed; pass f_prime_infinity"
-            )
+            raise ValueError("f_prime_infinity: p has mass where q = 0, so lim f(t)/t is needed; pass f_prime_infinity")
         total += outside * slope
     return total
 
@@ -181,7 +180,7 @@ def jeffrey_divergence(p: ArrayLike, q: ArrayLike) -> float:
 def _check_range(value: object) -> Range2D:
     """Return ``((x_lo, x_hi), (y_lo, y_hi))`` from a range argument, checking each ``lo < hi`` is finite."""
     try:
-        (x_lo, x_hi), (y_lo, y_hi) = value  # type: ignore[misc]
+        (x_lo, x_hi), (y_lo, y_hi) = cast(Range2D, value)
         bounds = ((float(x_lo), float(x_hi)), (float(y_lo), float(y_hi)))
     except (TypeError, ValueError):
         raise TypeError(f"range: expected ((x_lo, x_hi), (y_lo, y_hi)), got {value!r}") from None

@@ -112,7 +112,9 @@ class _KernelTerms:
 
         index = {"x": index_x, "y": index_y}
         return _KernelTerms(
-            self.profile, gather(self.rows_x, index_x, buffers[0]), gather(self.rows_y, index_y, buffers[1]),
+            self.profile,
+            gather(self.rows_x, index_x, buffers[0]),
+            gather(self.rows_y, index_y, buffers[1]),
             {pairing: offsets[index[pairing[0]]] for pairing, offsets in self.offsets.items()},
         )
 
@@ -158,8 +160,12 @@ def _cubic_polynomial_terms(x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype
     def offset(centred: torch.Tensor, center: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
         return (centred @ partner).div_(d).add_((float(center @ partner) / d + 1.0) / 2.0)
 
-    offsets = {"x_x": offset(xc, cx, cx), "y_y": offset(yc, cy, cy), "x_y": offset(xc, cx, cy),
-               "y_x": offset(yc, cy, cx)}
+    offsets = {
+        "x_x": offset(xc, cx, cx),
+        "y_y": offset(yc, cy, cy),
+        "x_y": offset(xc, cx, cy),
+        "y_x": offset(yc, cy, cx),
+    }
     rows_x, rows_y = xc.div_(math.sqrt(d)).to(dtype), yc.div_(math.sqrt(d)).to(dtype)
     return _KernelTerms(lambda t: t.pow_(3), rows_x, rows_y, offsets)
 
@@ -241,9 +247,7 @@ def _check_precision(precision: object) -> torch.dtype:
     if not isinstance(precision, str):
         raise TypeError(f"precision: expected a string, got {type(precision).__name__}")
     if precision not in KERNEL_PRECISIONS:
-        raise ValueError(
-            f"precision: expected one of {', '.join(map(repr, KERNEL_PRECISIONS))}, got {precision!r}"
-        )
+        raise ValueError(f"precision: expected one of {', '.join(map(repr, KERNEL_PRECISIONS))}, got {precision!r}")
     return KERNEL_PRECISIONS[precision]
 
 
@@ -433,9 +437,7 @@ def kid(
     dtype = _check_precision(precision)
     n_x, n_y = x.shape[0], y.shape[0]
     if subset_size > min(n_x, n_y):
-        raise ValueError(
-            f"subset_size: {subset_size} is larger than the number of samples (x: {n_x}, y: {n_y})"
-        )
+        raise ValueError(f"subset_size: {subset_size} is larger than the number of samples (x: {n_x}, y: {n_y})")
     index_x, index_y = _kid_subset_indices(n_x, n_y, subsets, subset_size, seed)
     terms = _cubic_polynomial_terms(x, y, dtype)
     batch = max(1, _KID_BATCH_BYTES // (subset_size * x.shape[1] * terms.rows_x.element_size()))

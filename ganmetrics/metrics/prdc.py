@@ -48,7 +48,7 @@ def _nearest_neighbour_distances(x: torch.Tensor, count: int, chunk_size: int) -
     ``x`` is a float64 ``(n, d)`` tensor with ``n >= count``.
     """
     n = x.shape[0]
-    radii = []
+    radii: list[torch.Tensor] = []
     for i in range(0, n, chunk_size):
         rows = x[i : i + chunk_size]
         best: torch.Tensor | None = None
@@ -56,7 +56,8 @@ def _nearest_neighbour_distances(x: torch.Tensor, count: int, chunk_size: int) -
             block = cost_matrix(rows, x[j : j + chunk_size], "euclidean")
             candidates = block if best is None else torch.cat([best, block], dim=1)
             best = candidates.topk(min(count, candidates.shape[1]), dim=1, largest=False).values
-        radii.append(best)
+        if best is not None:  # always: the column loop runs at least once
+            radii.append(best)
     return torch.cat(radii)
 
 

@@ -52,8 +52,7 @@ def _kernel_products(z: torch.Tensor, labels: torch.Tensor, sigma: float, chunk_
     return out
 
 
-def _statistics(products: torch.Tensor, labels: torch.Tensor, row_sums: torch.Tensor, m: int, n: int
-                ) -> torch.Tensor:
+def _statistics(products: torch.Tensor, labels: torch.Tensor, row_sums: torch.Tensor, m: int, n: int) -> torch.Tensor:
     """Return the unbiased MMD^2 of each labelling (column of ``labels``) from ``K @ labels`` (module docstring)."""
     aka = (labels * products).sum(dim=0)
     ar = labels.T @ row_sums

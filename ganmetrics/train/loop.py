@@ -99,8 +99,7 @@ class TrainConfig:
         """Raise ``ValueError`` naming the first field that is out of range."""
         if self.loss not in LOSSES:
             raise ValueError(f"loss: unknown objective {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        for name in ("steps", "z_dim", "width", "depth", "eval_every", "checkpoint_every",
-                     "log_every"):
+        for name in ("steps", "z_dim", "width", "depth", "eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
         if self.eval_samples < 4:  # KID draws subsets of half of them, and needs at least 2 per subset
@@ -139,8 +138,7 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
     present = [name for name in RUN_ENTRIES if (out / name).exists()]
     if present and not overwrite:
         raise FileExistsError(
-            f"out: {out} already holds a run ({', '.join(present)}); resume it (--resume) or replace it "
-            f"(--overwrite)"
+            f"out: {out} already holds a run ({', '.join(present)}); resume it (--resume) or replace it (--overwrite)"
         )
     for name in present:
         path = out / name
@@ -170,9 +168,14 @@ class Scorer:
         kid = {"subset_size": min(DEFAULTS["kid_subset_size"], n // 2, config.eval_samples // 2)}  # distinct subsets
         if self.mixture is not None:
             self.evaluator = Evaluator(
-                metrics=POINT_METRICS, reference=self.reference, features="raw", seed=config.seed,
-                metric_kwargs={"kid": kid, "sinkhorn": {"reg": DEFAULTS["train_sinkhorn_reg"],
-                                                     "tol": DEFAULTS["train_sinkhorn_tol"]}},
+                metrics=POINT_METRICS,
+                reference=self.reference,
+                features="raw",
+                seed=config.seed,
+                metric_kwargs={
+                    "kid": kid,
+                    "sinkhorn": {"reg": DEFAULTS["train_sinkhorn_reg"], "tol": DEFAULTS["train_sinkhorn_tol"]},
+                },
             )
             return
         try:  # local weights only: the trainer never downloads
@@ -181,8 +184,13 @@ class Scorer:
             self.note = f"images are not scored (no Inception weights; losses and sample grids only): {error}"
             return
         self.evaluator = Evaluator(
-            metrics=IMAGE_METRICS, reference=_three_channels(self.reference), features="inception",
-            weights=weights, device=device, seed=config.seed, metric_kwargs={"kid": kid},
+            metrics=IMAGE_METRICS,
+            reference=_three_channels(self.reference),
+            features="inception",
+            weights=weights,
+            device=device,
+            seed=config.seed,
+            metric_kwargs={"kid": kid},
         )
 
     @torch.no_grad()
@@ -212,7 +220,10 @@ def _three_channels(images: torch.Tensor) -> torch.Tensor:
 
 
 def train(
-    config: TrainConfig, out: str | os.PathLike, resume: bool = False, overwrite: bool = False,
+    config: TrainConfig,
+    out: str | os.PathLike,
+    resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train a GAN as ``config`` says, writing everything to ``out``; return the last record.
@@ -365,8 +376,9 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
     started = time.perf_counter()
     if step == 0:
         evaluate_and_log(0, {})
-    bar = tqdm(total=config.steps, initial=step, file=sys.stderr, disable=not progress, desc="train",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=config.steps, initial=step, file=sys.stderr, disable=not progress, desc="train", dynamic_ncols=True
+    )
     record = records[-1]
     while step < config.steps:
         step += 1
@@ -387,9 +399,16 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
             bar.set_postfix_str(_summary_line(record), refresh=False)
         if step % config.checkpoint_every == 0 or step == config.steps:
             state = {
-                "step": step, "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "sampler": sampler.state_dict(),
-                "noise": noise.get_state(), "rng": capture_rng(), "loss_sums": sums, "loss_count": count,
+                "step": step,
+                "generator": generator.state_dict(),
+                "discriminator": discriminator.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "sampler": sampler.state_dict(),
+                "noise": noise.get_state(),
+                "rng": capture_rng(),
+                "loss_sums": sums,
+                "loss_count": count,
                 "wall_time": wall + time.perf_counter() - started,
             }
             save_checkpoint(state, checkpoint)

@@ -76,9 +76,7 @@ def is_wasserstein(loss: str) -> bool:
     return loss in ("wgan", "wgan-gp")
 
 
-def discriminator_loss(
-    loss: str, real: torch.Tensor, fake: torch.Tensor, real_label: float = 1.0
-) -> torch.Tensor:
+def discriminator_loss(loss: str, real: torch.Tensor, fake: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
     """Return the discriminator's (critic's) loss from its outputs on real and generated batches.
 
     ``real_label`` < 1 is one-sided label smoothing (BCE objectives only); see the module table.

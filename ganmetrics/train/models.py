@@ -69,11 +69,14 @@ class DCGANGenerator(nn.Module):
         start, stages = _plan(size)
         width = base * 2 ** (stages - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, width, start, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)
+            nn.ConvTranspose2d(z_dim, width, start, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
         ]
         for _ in range(stages - 1):
             layers += [
-                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
                 nn.ReLU(True),
             ]
             width //= 2

@@ -64,4 +64,3 @@ def mode_statistics(
         HIGH_QUALITY: float(good.to(torch.float64).mean()),
         KL_UNIFORM: float((nonzero * torch.log(nonzero * k)).sum()),
     }
-

@@ -73,6 +73,7 @@ def test_kernel_case_deterministic_kid_matches_the_float64_formula() -> None:
     assert gaussian.agreement(gaussian.row('mmd2_unbiased(precision="float64")')) < 1e-10
 
 
+@pytest.mark.slow  # about 170 s on two cores: three CLIs on real image folders
 def test_e2e_case_runs_every_cli_and_features_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     tables = load_case("e2e").run(SMOKE)
     timed = [t for t in tables if t.timed]

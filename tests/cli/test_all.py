@@ -3,12 +3,11 @@ against references), one JSON object or one table, bootstrap intervals with --ci
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import cli_run
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from ganmetrics.cli.all import all_command
 from ganmetrics.cli.options import ErrorReportingGroup
@@ -39,14 +38,11 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(CLI, ["all", *map(str, args)])
-    return result.exit_code, result.stdout, result.stderr
+    return cli_run.run("all", *args)
 
 
 def run_json(*args: object) -> dict:
-    code, out, err = run(*args, "--json")
-    assert code == 0, err
-    return json.loads(out)  # stdout holds exactly one JSON object
+    return cli_run.run_json("all", *args)
 
 
 def test_default_metrics_equal_the_api_on_the_same_arrays(files: dict[str, Path]) -> None:
@@ -59,7 +55,10 @@ def test_default_metrics_equal_the_api_on_the_same_arrays(files: dict[str, Path]
     assert (result["kid_mean"], result["kid_std"]) == kid(x, y, subset_size=50)
     assert (result["mmd2"], result["sigma"]) == (expected_mmd.mmd2, expected_mmd.sigma)
     assert [result[k] for k in ("precision", "recall", "density", "coverage")] == [
-        expected_prdc.precision, expected_prdc.recall, expected_prdc.density, expected_prdc.coverage
+        expected_prdc.precision,
+        expected_prdc.recall,
+        expected_prdc.density,
+        expected_prdc.coverage,
     ]
     assert (result["n1"], result["n2"], result["dims"]) == (120, 100, 6)
 
@@ -67,8 +66,18 @@ def test_default_metrics_equal_the_api_on_the_same_arrays(files: dict[str, Path]
 def test_generated_side_metrics_use_the_logits_of_second(files: dict[str, Path]) -> None:
     logits = np.load(files["fake"])["logits"]
     x, y = np.load(files["real"]), np.load(files["fake"])["features"]
-    result = run_json(files["real"], files["fake"], "--metrics", "is,is_inf,mmd_test", "--splits", 4,
-                      "--permutations", 20, "--seed", 3)
+    result = run_json(
+        files["real"],
+        files["fake"],
+        "--metrics",
+        "is,is_inf,mmd_test",
+        "--splits",
+        4,
+        "--permutations",
+        20,
+        "--seed",
+        3,
+    )
     test = mmd_permutation_test(x, y, permutations=20, seed=3)
     assert (result["is_mean"], result["is_std"]) == inception_score(logits, splits=4)
     assert result["is_infinity"] == is_infinity(logits, seed=3).value
@@ -78,8 +87,22 @@ def test_generated_side_metrics_use_the_logits_of_second(files: dict[str, Path])
 
 def test_ci_adds_the_bootstrap_intervals_of_the_api(files: dict[str, Path]) -> None:
     x, y = np.load(files["real"]), np.load(files["fake"])["features"]
-    result = run_json(files["real"], files["fake"], "--metrics", "fid,kid", "--subset-size", 40, "--subsets", 3,
-                      "--ci", 0.8, "--bootstrap", 10, "--seed", 2)
+    result = run_json(
+        files["real"],
+        files["fake"],
+        "--metrics",
+        "fid,kid",
+        "--subset-size",
+        40,
+        "--subsets",
+        3,
+        "--ci",
+        0.8,
+        "--bootstrap",
+        10,
+        "--seed",
+        2,
+    )
     expected_fid = fid_interval(x, y, level=0.8, resamples=10, seed=2)
     expected_kid = kid_interval(x, y, subsets=3, subset_size=40, kid_seed=2, level=0.8, resamples=10, seed=2)
     assert result["fid_ci"] == [expected_fid.low, expected_fid.high]

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import ot
 import pytest
-from click.testing import CliRunner
+from cli_run import run, run_json
 from pytorch_fid.fid_score import calculate_frechet_distance
 
-from ganmetrics.cli.main import main
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
@@ -27,17 +25,6 @@ def files(tmp_path: Path) -> dict[str, Path]:
     np.save(paths["y"], y)
     np.savez(paths["ynpz"], features=y)
     return paths
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: str) -> dict:
-    code, out, err = run(*args, "--json")
-    assert code == 0, err
-    return json.loads(out)  # stdout holds exactly one JSON object
 
 
 def test_fid_json_equals_pytorch_fid_formula_on_the_same_arrays(files: dict[str, Path]) -> None:

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_run import run
 from PIL import Image
 from pytorch_fid import fid_score
 from pytorch_fid.inception import InceptionV3
 
-from ganmetrics.cli.main import main
 from ganmetrics.features.weights import FID_WEIGHTS_NAME
 from ganmetrics.inputs import RankDeficientWarning
 
@@ -50,11 +49,6 @@ def pytorch_fid_home(tmp_path: Path, fid_weights: Path, monkeypatch: pytest.Monk
     shutil.copy(fid_weights, checkpoints / FID_WEIGHTS_NAME)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     return tmp_path
-
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_fid_of_two_folders_equals_pytorch_fid_calculate_fid_given_paths(
@@ -103,8 +97,9 @@ def test_inception_score_of_folder_equals_original_definition_on_pool3_times_w(
     folders: tuple[Path, Path], fid_weights: Path, pytorch_fid_home: Path
 ) -> None:
     real, _ = folders
-    code, out, err = run("is", real, "--weights", fid_weights, "--num-workers", "0", "--json", "--quiet",
-                         "--splits", "4")
+    code, out, err = run(
+        "is", real, "--weights", fid_weights, "--num-workers", "0", "--json", "--quiet", "--splits", "4"
+    )
     assert code == 0, err
     result = json.loads(out)
     # Original IS (Salimans et al. 2016 code): logits = pool3 · Wᵀ without the bias, softmax, contiguous splits in
@@ -156,24 +151,24 @@ def test_corrupt_image_error_names_file_and_skip_bad_reports_it(
     assert int(np.load(tmp_path / "s.npz")["n"]) == N_IMAGES - 1
 
 
-def test_cuda_asked_for_but_unavailable(folders: tuple[Path, Path], fid_weights: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_asked_for_but_unavailable(
+    folders: tuple[Path, Path], fid_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without a GPU
     code, _, err = run("stats", folders[0], "-o", tmp_path / "s.npz", "--weights", fid_weights, "--device", "cuda")
     assert code != 0 and "CUDA" in err
 
 
-def test_fewer_images_than_dimensions_warns_with_the_numbers(
-    folders: tuple[Path, Path], fid_weights: Path
-) -> None:
+def test_fewer_images_than_dimensions_warns_with_the_numbers(folders: tuple[Path, Path], fid_weights: Path) -> None:
     # In a real run the warning is printed on stderr as "Warning: ..."; under pytest the warnings plugin records it.
     with pytest.warns(RankDeficientWarning, match=f"{N_IMAGES} samples for 2048 feature dimensions"):
         code, _, _ = run("fid", *folders, "--weights", fid_weights, "--num-workers", "0", "--quiet")
     assert code == 0
 
 
-def test_missing_weights_offline_says_where_to_put_them(folders: tuple[Path, Path], tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_weights_offline_says_where_to_put_them(
+    folders: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "nowhere.pth"
     code, _, err = run("stats", folders[0], "-o", tmp_path / "s.npz", "--weights", missing)
     assert code != 0 and "nowhere.pth" in err and "Traceback" not in err

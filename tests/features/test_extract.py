@@ -52,9 +52,7 @@ def _probe(images: torch.Tensor) -> np.ndarray:
     return torch.cat(rows).numpy()
 
 
-def _write_images(
-    folder: Path, names: list[str], sizes: list[tuple[int, int]] | None = None
-) -> list[torch.Tensor]:
+def _write_images(folder: Path, names: list[str], sizes: list[tuple[int, int]] | None = None) -> list[torch.Tensor]:
     """Write seeded noise images named ``names``; return them as uint8 (3, H, W) tensors in that order."""
     folder.mkdir(parents=True, exist_ok=True)
     images = []
@@ -251,8 +249,15 @@ def test_extraction_runs_the_network_in_exact_float32_and_restores(tmp_path, tf3
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("resize", "lanczos"), ("outputs", ("pool4",)), ("outputs", "pool3"), ("outputs", ("pool3", "pool3")),
-     ("batch_size", 0), ("num_workers", -1), ("numerics", "fp64")],
+    [
+        ("resize", "lanczos"),
+        ("outputs", ("pool4",)),
+        ("outputs", "pool3"),
+        ("outputs", ("pool3", "pool3")),
+        ("batch_size", 0),
+        ("num_workers", -1),
+        ("numerics", "fp64"),
+    ],
 )
 def test_bad_option_error_names_it(option, value):
     with pytest.raises(ValueError, match=option):
@@ -303,8 +308,9 @@ def inception_case(tmp_path_factory, fid_weights):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = extract_features(folder, weights=fid_weights, num_workers=0, progress=False, batch_size=3,
-                                  outputs=("pool3", "logits"))
+        result = extract_features(
+            folder, weights=fid_weights, num_workers=0, progress=False, batch_size=3, outputs=("pool3", "logits")
+        )
     finally:
         torch.set_num_threads(threads)
     return folder, [images[1], images[0], images[2]], result
@@ -314,8 +320,7 @@ def test_folder_features_equal_preprocess_then_network(inception_case, fid_model
     folder, images, result = inception_case
     # Independent decoding (pytorch-fid's Image.open(path).convert("RGB")) in sorted order, one batch.
     decoded = torch.stack(
-        [torch.from_numpy(np.array(Image.open(folder / f"{n}.png").convert("RGB"))).permute(2, 0, 1)
-         for n in "abc"]
+        [torch.from_numpy(np.array(Image.open(folder / f"{n}.png").convert("RGB"))).permute(2, 0, 1) for n in "abc"]
     )
     assert torch.equal(decoded, torch.stack(images))
     with torch.inference_mode():
@@ -330,9 +335,7 @@ def test_weights_sha256_is_the_files_digest(inception_case, fid_weights):
     assert inception_case[2].metadata["weights_sha256"] == expected
 
 
-def test_pool3_matches_pytorch_fid_get_activations(
-    inception_case, fid_weights, tmp_path, monkeypatch, one_thread
-):
+def test_pool3_matches_pytorch_fid_get_activations(inception_case, fid_weights, tmp_path, monkeypatch, one_thread):
     from pytorch_fid.fid_score import get_activations
     from pytorch_fid.inception import InceptionV3
 
@@ -363,14 +366,22 @@ def test_bf16_autocast_runs_and_stays_near_fp32(inception_case, fid_model, one_t
 def test_inception_outputs_have_the_documented_dimensions(inception_case):
     features = inception_case[2].features
     assert {k: v.shape for k, v in features.items()} == {
-        "pool3": (3, FIDInceptionV3.DIMS["pool3"]), "logits": (3, FIDInceptionV3.DIMS["logits"])
+        "pool3": (3, FIDInceptionV3.DIMS["pool3"]),
+        "logits": (3, FIDInceptionV3.DIMS["logits"]),
     }
 
 
 def test_fp32_fast_stays_within_rounding_of_fp32(inception_case, fid_model, one_thread):
     folder, _, exact = inception_case
-    fast = extract_features(folder, model=fid_model, numerics="fp32-fast", num_workers=0, progress=False,
-                            batch_size=3, outputs=("pool3", "logits"))
+    fast = extract_features(
+        folder,
+        model=fid_model,
+        numerics="fp32-fast",
+        num_workers=0,
+        progress=False,
+        batch_size=3,
+        outputs=("pool3", "logits"),
+    )
     reference = exact.features["pool3"]
     deviation = np.abs(fast.features["pool3"] - reference).max() / np.abs(reference).max()
     # Folded BatchNorm and channels-last change float32 rounding only: measured up to 4.5e-5 of max |pool3| on

@@ -86,9 +86,7 @@ def test_interrupted_transfer_is_an_error_and_leaves_no_file(server: FileServer)
     assert list(_cache().iterdir()) == []
 
 
-def test_keyboard_interrupt_mid_transfer_leaves_no_file(
-    server: FileServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_keyboard_interrupt_mid_transfer_leaves_no_file(server: FileServer, monkeypatch: pytest.MonkeyPatch) -> None:
     class InterruptingBar:
         def __init__(self, **kwargs: object) -> None:
             pass
@@ -140,9 +138,7 @@ def test_download_disabled_says_where_to_put_the_file_and_what_to_set(server: Fi
     assert server.requests == []
 
 
-def test_explicit_path_wins_over_environment_and_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_explicit_path_wins_over_environment_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     explicit, from_env = tmp_path / "explicit.pth", tmp_path / "env.pth"
     explicit.write_bytes(b"a")
     from_env.write_bytes(b"b")
@@ -186,9 +182,7 @@ def test_release_without_published_digest_downloads_checked_for_completeness_onl
     assert not path.exists()
 
 
-def test_progress_bar_goes_to_stderr_only_when_asked(
-    server: FileServer, capsys: pytest.CaptureFixture
-) -> None:
+def test_progress_bar_goes_to_stderr_only_when_asked(server: FileServer, capsys: pytest.CaptureFixture) -> None:
     name = _named_with_hash(PAYLOAD, stem="quiet")
     resolve_weights(url=server.serve(name, PAYLOAD), progress=False)
     quiet = capsys.readouterr()

@@ -70,8 +70,9 @@ def _extract(model: FIDInceptionV3) -> dict[str, np.ndarray]:
     """Return the features of the golden inputs by name (a_pool3, a_logits_unbiased, ..., a_tf_pool3, ...)."""
     features = {}
     for name, images in _images().items():
-        result = extract_features(torch.from_numpy(images), model=model, outputs=("pool3", "logits_unbiased"),
-                                  num_workers=0, progress=False).features
+        result = extract_features(
+            torch.from_numpy(images), model=model, outputs=("pool3", "logits_unbiased"), num_workers=0, progress=False
+        ).features
         features |= {f"{name}_{output}": array for output, array in result.items()}
     first_two = torch.from_numpy(_images()["a"][:2])
     for mode in EXTRA_RESIZE:
@@ -85,12 +86,13 @@ def _metric_values(features: dict[str, np.ndarray]) -> dict[str, float]:
     a, b = features["a_pool3"].astype(np.float64), features["b_pool3"].astype(np.float64)
     streamed = FeatureStats(a.shape[1])
     for start in range(0, len(a), 3):  # batches of 3, 3, 2: the Chan et al. merge path
-        streamed.update(a[start:start + 3])
+        streamed.update(a[start : start + 3])
     # The kernel metrics in float64: the stored values are the exact formula, comparable at STORED_RTOL on any
     # CPU (the float32 default is tested against the formula in tests/metrics).
     kid_mean, _ = kid(a, b, subsets=1, subset_size=len(a), seed=0, precision="float64")
-    is_mean, is_std = inception_score(np.concatenate([features["a_logits_unbiased"], features["b_logits_unbiased"]]),
-                                      splits=2)
+    is_mean, is_std = inception_score(
+        np.concatenate([features["a_logits_unbiased"], features["b_logits_unbiased"]]), splits=2
+    )
     mmd = mmd2_unbiased(a, b, seed=0, precision="float64")
     return {
         "fid": fid_from_features(a, b),
@@ -118,8 +120,11 @@ def golden(live_features: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
     """The stored features and values; in regeneration mode, rewrite them from this run and skip."""
     if REGENERATE:
         np.savez(FEATURES_FILE, **live_features)
-        record = {"images_sha256": _images_sha256(), "values": _metric_values(live_features),
-                  "command": "GANMETRICS_REGENERATE_GOLDEN=1 python -m pytest tests/golden"}
+        record = {
+            "images_sha256": _images_sha256(),
+            "values": _metric_values(live_features),
+            "command": "GANMETRICS_REGENERATE_GOLDEN=1 python -m pytest tests/golden",
+        }
         VALUES_FILE.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         pytest.skip(f"regenerated {FEATURES_FILE.name} and {VALUES_FILE.name}")
     with np.load(FEATURES_FILE) as data:

@@ -211,8 +211,16 @@ def test_thirty_two_bit_integer_i_is_read_as_sixteen_bit_and_clipped(tmp_path):
 @pytest.mark.parametrize(
     ("mode", "fmt"),
     [
-        ("RGB", "jpg"), ("L", "png"), ("LA", "png"), ("P", "png"), ("RGBA", "webp"), ("CMYK", "jpg"),
-        ("F", "tiff"), ("1", "bmp"), ("RGB", "ppm"), ("L", "pgm"),
+        ("RGB", "jpg"),
+        ("L", "png"),
+        ("LA", "png"),
+        ("P", "png"),
+        ("RGBA", "webp"),
+        ("CMYK", "jpg"),
+        ("F", "tiff"),
+        ("1", "bmp"),
+        ("RGB", "ppm"),
+        ("L", "pgm"),
     ],
 )
 def test_eight_bit_and_float_modes_match_pytorch_fid_decoding(tmp_path, mode, fmt):

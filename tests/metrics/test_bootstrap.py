@@ -34,6 +34,7 @@ def test_interval_is_the_numpy_quantile_of_the_documented_resamples() -> None:
     assert (result.resamples, result.level) == (40, 0.9)
 
 
+@pytest.mark.slow  # statistical coverage: many bootstrap runs (35 s measured on one busy core)
 def test_fid_interval_covers_the_population_fid_at_about_the_nominal_rate() -> None:
     covered = covered_wrong = 0
     for seed in range(40):

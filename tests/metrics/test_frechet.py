@@ -171,8 +171,9 @@ def test_congruence_and_eigenvalues_equal_numpy_products() -> None:
     expected = chol.numpy().T @ s2 @ chol.numpy()
     got = frechet._congruence(chol, torch.from_numpy(s2)).numpy()
     np.testing.assert_allclose(np.tril(got), np.tril(expected), rtol=0, atol=1e-12 * np.abs(expected).max())
-    np.testing.assert_allclose(frechet._eigvalsh_lower(torch.from_numpy(got)).numpy(), np.linalg.eigvalsh(expected),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        frechet._eigvalsh_lower(torch.from_numpy(got)).numpy(), np.linalg.eigvalsh(expected), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("n", [30, 200])

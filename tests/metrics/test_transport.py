@@ -238,8 +238,10 @@ def test_sinkhorn_checked_every_ten_iterations_as_on_gpus_matches_pot_sinkhorn_l
     y[0] += offset
     M = cdist(x, y)
     expected = ot.sinkhorn2([], [], M, eps, method="sinkhorn_log", stopThr=1e-12, numItermax=100_000)
-    uniform = (torch.full((len(x),), 1.0 / len(x), dtype=torch.float64),
-               torch.full((len(y),), 1.0 / len(y), dtype=torch.float64))
+    uniform = (
+        torch.full((len(x),), 1.0 / len(x), dtype=torch.float64),
+        torch.full((len(y),), 1.0 / len(y), dtype=torch.float64),
+    )
     cost, _, error = _sinkhorn(torch.from_numpy(M), *uniform, eps, 100_000, 1e-12, check_every=10)
     assert error <= 1e-12
     assert cost == pytest.approx(expected, rel=1e-9)

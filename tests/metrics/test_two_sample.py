@@ -22,8 +22,7 @@ def lemma6(k: np.ndarray, in_x: np.ndarray) -> float:
     """Gretton et al. 2012, Lemma 6, from the pooled kernel matrix and a boolean mask of the x rows."""
     kxx, kyy, kxy = k[np.ix_(in_x, in_x)], k[np.ix_(~in_x, ~in_x)], k[np.ix_(in_x, ~in_x)]
     m, n = kxx.shape[0], kyy.shape[0]
-    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-            - 2 * kxy.mean())
+    return (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
 
 
 def test_p_value_equals_brute_force_permutations(samples: tuple[np.ndarray, np.ndarray]) -> None:

@@ -103,9 +103,7 @@ def write_fake_mnist(root: Path, images: np.ndarray) -> None:
         (raw / f"{split}-images-idx3-ubyte").write_bytes(
             struct.pack(">IIII", 2051, len(images), 28, 28) + images.tobytes()
         )
-        (raw / f"{split}-labels-idx1-ubyte").write_bytes(
-            struct.pack(">II", 2049, len(images)) + bytes(len(images))
-        )
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, len(images)) + bytes(len(images)))
 
 
 def test_mnist_is_read_from_local_idx_files_as_n_1_28_28_uint8(tmp_path: Path):

@@ -22,11 +22,21 @@ from ganmetrics.train.loop import Scorer
 
 # The acceptance budget: the default MLP and recipe (losses.MLP_BCE_RECIPE), non-saturating loss, 2,000 steps.
 # With seed 1 it ends with 8/8 modes and 83 % high-quality samples (seed 0: 8/8, 72 %), a margin over 7 and 70 %.
-RING = dict(data="ring8", loss="ns", steps=2000, eval_every=500, eval_samples=1000, checkpoint_every=1000,
-            seed=1, device="cpu")
+RING = dict(
+    data="ring8", loss="ns", steps=2000, eval_every=500, eval_samples=1000, checkpoint_every=1000, seed=1, device="cpu"
+)
 # Small runs that only need to complete.
-TINY = dict(data="ring8", steps=60, batch_size=64, eval_every=30, eval_samples=200, checkpoint_every=30,
-            log_every=10, seed=0, device="cpu")
+TINY = dict(
+    data="ring8",
+    steps=60,
+    batch_size=64,
+    eval_every=30,
+    eval_samples=200,
+    checkpoint_every=30,
+    log_every=10,
+    seed=0,
+    device="cpu",
+)
 SCORES = ("fid", "kid_mean", "mmd2", "sinkhorn", "emd")
 
 
@@ -62,7 +72,7 @@ def test_a_collapsed_generator_scores_clearly_worse_on_every_metric(ring_run, co
     if collapse == "constant":
         fake = mixture.centres[0].float().repeat(n, 1)
     else:
-        fake = (mixture.centres[0] + mixture.sigma * torch.randn(n, 2, generator=torch.Generator().manual_seed(5)))
+        fake = mixture.centres[0] + mixture.sigma * torch.randn(n, 2, generator=torch.Generator().manual_seed(5))
     collapsed = scorer.score(fake.float())
     # "Clearly": at least twice the trained run's value on each divergence (all are >= 0, smaller is better).
     for name in SCORES:
@@ -110,11 +120,14 @@ def test_resume_after_an_interruption_gives_identical_metrics(tmp_path: Path, mo
     assert comparable(tmp_path / "cut") == comparable(tmp_path / "whole")  # exact equality, floats included
 
 
-@pytest.mark.parametrize(("loss", "logged"), [
-    ("wgan", {"d_loss", "g_loss", "em_estimate"}),
-    ("wgan-gp", {"d_loss", "g_loss", "em_estimate", "gradient_penalty"}),
-    ("minimax", {"d_loss", "g_loss"}),
-])
+@pytest.mark.parametrize(
+    ("loss", "logged"),
+    [
+        ("wgan", {"d_loss", "g_loss", "em_estimate"}),
+        ("wgan-gp", {"d_loss", "g_loss", "em_estimate", "gradient_penalty"}),
+        ("minimax", {"d_loss", "g_loss"}),
+    ],
+)
 def test_other_objectives_complete_and_log_their_own_losses(tmp_path: Path, loss: str, logged: set):
     record = train(TrainConfig(**{**TINY, "loss": loss}), tmp_path, progress=False)
     assert set(record["losses"]) == logged
@@ -128,18 +141,47 @@ def _cli(args: list[str]):
     return CliRunner().invoke(train_command, [*args, "--no-progress"], catch_exceptions=False)
 
 
-CLI_TINY = ["--steps", "20", "--batch-size", "32", "--eval-every", "10", "--eval-samples", "100",
-            "--checkpoint-every", "10", "--device", "cpu"]
+CLI_TINY = [
+    "--steps",
+    "20",
+    "--batch-size",
+    "32",
+    "--eval-every",
+    "10",
+    "--eval-samples",
+    "100",
+    "--checkpoint-every",
+    "10",
+    "--device",
+    "cpu",
+]
 
 
 def test_cli_runs_and_prints_a_summary_naming_the_plots(tmp_path: Path):
-    result = _cli(["--data", "ring8", "--out", str(tmp_path / "run"), *CLI_TINY, "--label-smoothing",
-                   "--instance-noise", "0.1", "--feature-matching", "--d-steps", "2"])
+    result = _cli(
+        [
+            "--data",
+            "ring8",
+            "--out",
+            str(tmp_path / "run"),
+            *CLI_TINY,
+            "--label-smoothing",
+            "--instance-noise",
+            "0.1",
+            "--feature-matching",
+            "--d-steps",
+            "2",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "final metrics: fid=" in result.output and "snapshots.png" in result.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["real_label"], config["instance_noise"], config["feature_matching"], config["d_steps"]) == (
-        0.9, 0.1, True, 2)
+        0.9,
+        0.1,
+        True,
+        2,
+    )
 
 
 def test_cli_unknown_dataset_fails_listing_the_valid_names(tmp_path: Path):
@@ -200,9 +242,30 @@ def test_cli_image_folder_of_mixed_sizes_trains_a_dcgan_and_notes_missing_weight
     folder.mkdir()
     for i, size in enumerate([(40, 30), (28, 28), (50, 70), (33, 33)]):
         Image.new("RGB", size, (60 * i, 100, 200 - 40 * i)).save(folder / f"{i}.png")
-    result = _cli(["--data", str(folder), "--image-size", "28", "--width", "4", "--z-dim", "8",
-                   "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4", "--eval-every", "2",
-                   "--eval-samples", "8", "--device", "cpu"])
+    result = _cli(
+        [
+            "--data",
+            str(folder),
+            "--image-size",
+            "28",
+            "--width",
+            "4",
+            "--z-dim",
+            "8",
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--eval-every",
+            "2",
+            "--eval-samples",
+            "8",
+            "--device",
+            "cpu",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "images are not scored (no Inception weights" in result.output
     with Image.open(tmp_path / "run" / "samples" / "step_000002.png") as grid:

@@ -64,8 +64,13 @@ class _FIDInceptionC(tv.InceptionC):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch7x7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         branch7x7dbl = x
-        for conv in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                     self.branch7x7dbl_5):
+        for conv in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             branch7x7dbl = conv(branch7x7dbl)
         branch_pool = self.branch_pool(_avg_pool_like_tensorflow(x))
         return torch.cat([self.branch1x1(x), branch7x7, branch7x7dbl, branch_pool], 1)
@@ -108,8 +113,12 @@ class FIDInceptionV3(nn.Module):
 
     OUTPUTS = ("block64", "block192", "block768", "pool3", "logits_unbiased", "logits")
     DIMS = {
-        "block64": 64, "block192": 192, "block768": 768, "pool3": 2048,
-        "logits_unbiased": 1008, "logits": 1008,
+        "block64": 64,
+        "block192": 192,
+        "block768": 768,
+        "pool3": 2048,
+        "logits_unbiased": 1008,
+        "logits": 1008,
     }
     INPUT_SIZE = 299
     # The convolutional stages in order; the output named at index i is the (pooled) output of stage i.
@@ -200,6 +209,8 @@ def fold_batchnorm(model: FIDInceptionV3) -> FIDInceptionV3:
         for block in folded.modules():
             if isinstance(block, tv.BasicConv2d) and isinstance(block.bn, nn.BatchNorm2d):
                 bn = block.bn
+                if bn.running_var is None or bn.running_mean is None:
+                    raise ValueError("model: a BatchNorm has no running statistics to fold")
                 scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                 block.conv.weight.mul_(scale[:, None, None, None])
                 block.conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale, requires_grad=False)
@@ -245,6 +256,7 @@ def load_fid_inception(
 
 def _check_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
     """Raise ``ValueError`` naming ``path`` and the first ten missing, unexpected or misshapen entries."""
+
     def relevant(names: dict[str, torch.Tensor]) -> list[str]:
         return [name for name in names if not _is_counter(name)]
 

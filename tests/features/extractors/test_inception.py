@@ -21,8 +21,14 @@ from ganmetrics.features.weights import FID_WEIGHTS_NAME, WEIGHTS_ENV
 OUTPUTS = FIDInceptionV3.OUTPUTS
 # pytorch-fid's --dims and torch-fidelity's feature names for our outputs.
 PYTORCH_FID_BLOCK = {"block64": 0, "block192": 1, "block768": 2, "pool3": 3}
-TORCH_FIDELITY_NAME = {"block64": "64", "block192": "192", "block768": "768", "pool3": "2048",
-                       "logits_unbiased": "logits_unbiased", "logits": "logits"}
+TORCH_FIDELITY_NAME = {
+    "block64": "64",
+    "block192": "192",
+    "block768": "768",
+    "pool3": "2048",
+    "logits_unbiased": "logits_unbiased",
+    "logits": "logits",
+}
 
 
 def _unit_images(seed: int) -> torch.Tensor:
@@ -32,9 +38,7 @@ def _unit_images(seed: int) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def pytorch_fid_models(
-    fid_weights: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[InceptionV3, Module]:
+def pytorch_fid_models(fid_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[InceptionV3, Module]:
     """pytorch-fid's ``InceptionV3`` (all four blocks) and ``fid_inception_v3()``, both reading ``fid_weights``.
 
     ``fid_inception_v3()`` calls ``torch.hub.load_state_dict_from_url``, which reads
@@ -52,9 +56,7 @@ def pytorch_fid_models(
 
 
 @pytest.fixture(scope="module")
-def pytorch_fid_pair(
-    fid_model: FIDInceptionV3, pytorch_fid_models: tuple[InceptionV3, Module]
-) -> tuple[dict, list]:
+def pytorch_fid_pair(fid_model: FIDInceptionV3, pytorch_fid_models: tuple[InceptionV3, Module]) -> tuple[dict, list]:
     """Our outputs on preprocess("pytorch-fid") and pytorch-fid's pooled blocks on the same [0, 1] images."""
     images = _unit_images(seed=0)
     with torch.inference_mode():
@@ -72,9 +74,7 @@ def test_blocks_and_pool3_match_pytorch_fid(pytorch_fid_pair: tuple[dict, list],
     torch.testing.assert_close(ours[name], theirs[PYTORCH_FID_BLOCK[name]], atol=1e-5, rtol=0)
 
 
-def test_logits_are_the_fc_layer_applied_to_pool3(
-    pytorch_fid_pair: tuple[dict, list], fid_weights: Path
-) -> None:
+def test_logits_are_the_fc_layer_applied_to_pool3(pytorch_fid_pair: tuple[dict, list], fid_weights: Path) -> None:
     # Expected in float64 from pytorch-fid's pool3 and the file's fc weights. float32 rounding of a 2048-term
     # dot product of terms ~1e-2 with |logits| < 20: errors ~1e-5; tolerance 1e-4.
     ours, theirs = pytorch_fid_pair
@@ -91,9 +91,7 @@ def test_tf_mode_outputs_match_torch_fidelity(fid_model: FIDInceptionV3, fid_wei
     # weights. Same operations throughout: tolerance 1e-5 absolute as for pytorch-fid (they agree bit for bit
     # on this machine).
     names = [TORCH_FIDELITY_NAME[name] for name in OUTPUTS]
-    extractor = FeatureExtractorInceptionV3(
-        "inception-v3-compat", names, feature_extractor_weights_path=fid_weights
-    )
+    extractor = FeatureExtractorInceptionV3("inception-v3-compat", names, feature_extractor_weights_path=fid_weights)
     images = (_unit_images(seed=1) * 255).round().to(torch.uint8)
     with torch.inference_mode():
         ours = fid_model(preprocess(images, "tf"), outputs=OUTPUTS)
@@ -122,8 +120,10 @@ def test_outputs_have_the_documented_shapes_in_the_requested_order(fid_model: FI
 
 def test_only_the_layers_needed_for_the_requested_outputs_run(fid_model: FIDInceptionV3) -> None:
     calls: list[str] = []
-    handles = [getattr(fid_model, name).register_forward_hook(lambda *_, name=name: calls.append(name))
-               for name in ("Conv2d_1a_3x3", "Conv2d_3b_1x1", "Mixed_5b", "Mixed_7c", "fc")]
+    handles = [
+        getattr(fid_model, name).register_forward_hook(lambda *_, name=name: calls.append(name))
+        for name in ("Conv2d_1a_3x3", "Conv2d_3b_1x1", "Mixed_5b", "Mixed_7c", "fc")
+    ]
     x = torch.zeros((1, 3, 299, 299))
     try:
         with torch.inference_mode():
@@ -177,9 +177,7 @@ def test_load_returns_the_files_sha256(fid_weights: Path) -> None:
     assert digest == hashlib.sha256(fid_weights.read_bytes()).hexdigest()
 
 
-def test_load_finds_the_file_through_the_environment(
-    fid_weights: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_load_finds_the_file_through_the_environment(fid_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(WEIGHTS_ENV, str(fid_weights))
     model, _ = load_fid_inception(download=False)
     assert isinstance(model, FIDInceptionV3)

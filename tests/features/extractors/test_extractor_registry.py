@@ -43,8 +43,16 @@ def _build_toy(state: Mapping[str, torch.Tensor]) -> torch.nn.Module:
 
 def _toy_spec(url: str | None, sha256: str | None) -> ExtractorSpec:
     source = WeightsSource(file_name="toy-weights.pth", url=url, sha256=sha256, env_var="GANMETRICS_TOY_WEIGHTS")
-    return ExtractorSpec(name="toy", family="custom", outputs={"flat": 2}, protocols=("pytorch-fid",),
-                         weights=source, default_batch_size=4, build=_build_toy, reference="none (a test network)")
+    return ExtractorSpec(
+        name="toy",
+        family="custom",
+        outputs={"flat": 2},
+        protocols=("pytorch-fid",),
+        weights=source,
+        default_batch_size=4,
+        build=_build_toy,
+        reference="none (a test network)",
+    )
 
 
 def test_unknown_extractor_is_refused_listing_the_valid_names() -> None:
@@ -95,6 +103,9 @@ def test_load_extractor_reads_the_specs_environment_variable(tmp_path: Path, mon
 
 
 def test_unpublished_weights_say_where_to_put_the_file() -> None:
-    with pytest.raises(WeightsNotFoundError, match=r"toy weights not found \(they are not published.*"
-                                                   r"GANMETRICS_TOY_WEIGHTS=FILE"):
+    with pytest.raises(
+        WeightsNotFoundError,
+        match=r"toy weights not found \(they are not published.*"
+        r"GANMETRICS_TOY_WEIGHTS=FILE",
+    ):
         load_extractor(_toy_spec(None, None))

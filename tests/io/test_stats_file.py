@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run
 from pytorch_fid.fid_score import calculate_frechet_distance, compute_statistics_of_path
-from reference_cli import run
 
 from ganmetrics import __version__
 from ganmetrics.io.features_file import save_features
@@ -28,8 +28,15 @@ def features() -> np.ndarray:
 
 def _image_metadata(**changes: object) -> dict:
     """A metadata record like the extractor writes for images (fields of ganmetrics.features.extract)."""
-    meta = {"extractor": {"pool3": "fid-inception-v3/pool3"}, "outputs": ["pool3"], "weights_sha256": "ab" * 32,
-            "resize": "pytorch-fid", "image_sizes": [[32, 32, 200]], "precision": "fp32", "n": 200}
+    meta = {
+        "extractor": {"pool3": "fid-inception-v3/pool3"},
+        "outputs": ["pool3"],
+        "weights_sha256": "ab" * 32,
+        "resize": "pytorch-fid",
+        "image_sizes": [[32, 32, 200]],
+        "precision": "fp32",
+        "n": 200,
+    }
     return {**meta, **changes}
 
 
@@ -84,8 +91,9 @@ def test_comparing_a_peer_stats_file_warns_of_unknown_provenance(features: np.nd
     with pytest.warns(UnknownProvenanceWarning, match=f"{peer}: unknown provenance"):
         code, out, err = run("fid", peer, ours, "--json")
     assert code == 0, err
-    expected = calculate_frechet_distance(features.mean(0), np.cov(features, rowvar=False),
-                                          features[:150].mean(0), np.cov(features[:150], rowvar=False))
+    expected = calculate_frechet_distance(
+        features.mean(0), np.cov(features, rowvar=False), features[:150].mean(0), np.cov(features[:150], rowvar=False)
+    )
     assert json.loads(out)["fid"] == pytest.approx(expected, rel=1e-8)  # sqrtm vs eigen route, float64
 
 
@@ -131,6 +139,7 @@ def test_metadata_that_is_not_json_is_refused_naming_the_file(tmp_path: Path) ->
     np.savez(path, mu=np.zeros(2), sigma=np.eye(2), metadata=np.array("{not json"))
     with pytest.raises(ValueError, match=r"badmeta\.npz: its metadata record is not valid JSON"):
         load_stats(path)
+
 
 def _reload(path: Path) -> FeatureStats:
     loaded = load_stats(path)

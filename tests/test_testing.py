@@ -34,8 +34,9 @@ def _unbiased_mmd2(x: np.ndarray, y: np.ndarray, kernel) -> float:
     """Gretton et al. 2012, Lemma 6, written with full kernel matrices in numpy."""
     kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
     m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-                 - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
+    )
 
 
 def test_fid_value_is_the_frechet_distance_and_failure_message_is_complete(pair) -> None:
@@ -73,8 +74,15 @@ def test_mmd_value_is_the_gaussian_kernel_unbiased_mmd(pair) -> None:
 
 def test_sinkhorn_value_equals_pot(pair) -> None:
     x, y = pair
-    expected = ot.sinkhorn2(np.full(70, 1 / 70), np.full(80, 1 / 80), ot.dist(y, x, metric="euclidean"), 0.5,
-                            method="sinkhorn_log", numItermax=10_000, stopThr=1e-12)
+    expected = ot.sinkhorn2(
+        np.full(70, 1 / 70),
+        np.full(80, 1 / 80),
+        ot.dist(y, x, metric="euclidean"),
+        0.5,
+        method="sinkhorn_log",
+        numItermax=10_000,
+        stopThr=1e-12,
+    )
     value = assert_sinkhorn_below(x, y, float(expected) + 0.01, reg=0.5).value
     assert value == pytest.approx(float(expected), rel=1e-6)  # both converged to ~1e-9 marginal violation
 
@@ -123,8 +131,11 @@ def test_unknown_option_is_refused_naming_it(pair) -> None:
         assert_emd_below(x, y, 1.0, reg=0.1)
 
 
-def test_fixture_records_value_and_threshold_for_junit(pair, metric_regression: MetricRegression,  # noqa: F811
-                                                       request: pytest.FixtureRequest) -> None:
+def test_fixture_records_value_and_threshold_for_junit(
+    pair,
+    metric_regression: MetricRegression,  # noqa: F811
+    request: pytest.FixtureRequest,
+) -> None:
     x, y = pair
     measurement = metric_regression.emd_below(x, y, 10.0)
     assert ("emd", measurement.value) in request.node.user_properties

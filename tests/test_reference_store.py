@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_run import run, run_json
 from pytorch_fid.fid_score import calculate_frechet_distance
-from reference_cli import run, run_json
 
 from ganmetrics.features.extract import extract_features
 from ganmetrics.features.extractors.inception import FIDInceptionV3
@@ -60,10 +60,13 @@ def test_manifest_metadata_is_the_files_own_record() -> None:
         assert record == entry["metadata"], entry["name"]
 
 
-@pytest.mark.parametrize(("mixture", "centres", "sigma"), [
-    ("ring8", [(2 * math.cos(k * math.pi / 4), 2 * math.sin(k * math.pi / 4)) for k in range(8)], 0.02),
-    ("grid25", [(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)], 0.05),
-])
+@pytest.mark.parametrize(
+    ("mixture", "centres", "sigma"),
+    [
+        ("ring8", [(2 * math.cos(k * math.pi / 4), 2 * math.sin(k * math.pi / 4)) for k in range(8)], 0.02),
+        ("grid25", [(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)], 0.05),
+    ],
+)
 def test_shipped_mixture_samples_follow_the_published_mixture(mixture: str, centres: list, sigma: float) -> None:
     # The definitions of Metz et al. 2017 (ring) and Srivastava et al. 2017 (grid), written out independently.
     points = load_features(resolve_reference_path(f"ref:{mixture}-10000")).get("features").astype(np.float64)
@@ -110,8 +113,9 @@ def test_synthetic_reference_is_labelled_random_weights_and_matches_the_pipeline
     # Recompute the first two images (the conftest fid_model has the same seed-0 random weights). Tolerance:
     # float32 CPU convolutions round differently across thread counts / ISAs (extract.py: ~2e-6 relative);
     # features are O(1), so 1e-4 absolute leaves a wide margin while catching any real pipeline change.
-    fresh = extract_features(synthetic_images(2), model=fid_model, outputs=("pool3", "logits_unbiased"),
-                             num_workers=0, progress=False).features
+    fresh = extract_features(
+        synthetic_images(2), model=fid_model, outputs=("pool3", "logits_unbiased"), num_workers=0, progress=False
+    ).features
     np.testing.assert_allclose(fresh["pool3"], loaded.get("features")[:2], rtol=0, atol=1e-4)
     np.testing.assert_allclose(fresh["logits_unbiased"], loaded.get("logits_unbiased")[:2], rtol=0, atol=1e-4)
 
@@ -162,8 +166,9 @@ def test_ref_path_works_in_a_check_and_gives_the_file_value(tmp_path: Path) -> N
     code, out, err = run("check", tmp_path / "CHECKS.toml", "--report", tmp_path / "r.json")
     assert code == 0, out + err
     stats = load_stats(default_root() / "ring8-10000-stats.npz")
-    expected = calculate_frechet_distance(stats.mu, stats.sigma, points.astype(np.float64).mean(0),
-                                          np.cov(points.astype(np.float64), rowvar=False))
+    expected = calculate_frechet_distance(
+        stats.mu, stats.sigma, points.astype(np.float64).mean(0), np.cov(points.astype(np.float64), rowvar=False)
+    )
     value = json.loads((tmp_path / "r.json").read_text())["checks"][0]["value"]
     assert value == pytest.approx(expected, rel=1e-7, abs=1e-10)  # scipy sqrtm vs our eigen route, 2x2, float64
 

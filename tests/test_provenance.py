@@ -9,15 +9,19 @@ from pathlib import Path
 import numpy as np
 import ot
 import pytest
+from cli_run import run, run_json
 from pytorch_fid.fid_score import calculate_frechet_distance
-from reference_cli import run, run_json
 
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.statistics import FeatureStats
 
-_MADE_LIKE = {"extractor": "fid-inception-v3/pool3", "weights_sha256": "a" * 64, "resize": "pytorch-fid",
-              "numerics": "fp32"}
+_MADE_LIKE = {
+    "extractor": "fid-inception-v3/pool3",
+    "weights_sha256": "a" * 64,
+    "resize": "pytorch-fid",
+    "numerics": "fp32",
+}
 
 
 def _sample(seed: int, n: int = 120, d: int = 5) -> np.ndarray:
@@ -32,14 +36,16 @@ def _features_file(path: Path, x: np.ndarray, **changes: object) -> Path:
     return save_features(path, {"features": x}, {**_MADE_LIKE, **changes})
 
 
-@pytest.mark.parametrize(("field", "other"), [
-    ("resize", "clean"),
-    ("weights_sha256", "b" * 64),
-    ("extractor", "fid-inception-v3/block768"),
-    ("numerics", "bf16"),
-])
-def test_fid_refuses_stats_made_differently_naming_both_files_and_field(tmp_path: Path, field: str, other: str
-                                                                         ) -> None:
+@pytest.mark.parametrize(
+    ("field", "other"),
+    [
+        ("resize", "clean"),
+        ("weights_sha256", "b" * 64),
+        ("extractor", "fid-inception-v3/block768"),
+        ("numerics", "bf16"),
+    ],
+)
+def test_fid_refuses_stats_made_differently_naming_both_files_and_field(tmp_path: Path, field: str, other: str) -> None:
     first = _stats_file(tmp_path / "first.npz", _sample(1))
     second = _stats_file(tmp_path / "second.npz", _sample(2), **{field: other})
     code, out, err = run("fid", first, second)

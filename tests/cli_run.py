@@ -1,4 +1,7 @@
-"""Running ``ganmetrics`` in-process for the reference tests (click's CliRunner, stdout and stderr apart)."""
+"""The CLI test helpers: ``ganmetrics`` run in-process (click's CliRunner, stdout and stderr apart).
+
+Importable from every test folder (pyproject's ``pythonpath = ["tests"]``).
+"""
 
 from __future__ import annotations
 
