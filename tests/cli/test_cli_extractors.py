@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_run import run
 from PIL import Image
 
-from ganmetrics.cli.main import main
 from ganmetrics.features.extract import extract_features
 from ganmetrics.features.extractors.dinov2 import ARCHITECTURES
 from ganmetrics.features.extractors.random_weights import random_state_dict
@@ -21,11 +20,6 @@ from ganmetrics.io.features_file import save_features
 from ganmetrics.metrics.frechet import fid_from_features
 
 N_IMAGES = 6
-
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _write_folder(folder: Path, seed: int, offset: int = 0) -> Path:
