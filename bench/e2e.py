@@ -130,7 +130,10 @@ def _commands(a: Path, b: Path, weights: Path) -> dict[str, tuple[list[str], str
             r"FID:\s*" + number,
         ),
         "ours tf": (ours + ["--resize", "tf"], r'"fid":\s*' + number),
-        "ours pytorch-fid fast": (ours + ["--resize", "pytorch-fid", "--numerics", "fp32-fast"], r'"fid":\s*' + number),
+        "ours pytorch-fid fast": (
+            ours + ["--resize", "pytorch-fid", "--numerics", "fp32-fast"],
+            r'"fid":\s*' + number,
+        ),
         "ours tf fast": (ours + ["--resize", "tf", "--numerics", "fp32-fast"], r'"fid":\s*' + number),
         "torch-fidelity": (
             [
@@ -156,7 +159,11 @@ def _commands(a: Path, b: Path, weights: Path) -> dict[str, tuple[list[str], str
     }
 
 
-def _timing_tables(n: int, size: int, config: Config, modes: tuple[str, ...] = ("pytorch-fid", "tf")) -> list[Table]:
+def _timing_tables(
+    n: int, size: int, config: Config, modes: tuple[str, ...] = ("pytorch-fid", "tf"), fast: bool = True
+) -> list[Table]:
+    """Return one table per resize mode: ``ganmetrics fid`` (and, with ``fast``, its fp32-fast run) against the
+    peer's CLI on 2 × ``n`` PNGs of ``size`` px."""
     weights = weights_file()
     a, b = image_folder(n, size, seed=1), image_folder(n, size, seed=2)
     commands = _commands(a, b, weights)
@@ -173,7 +180,18 @@ def _timing_tables(n: int, size: int, config: Config, modes: tuple[str, ...] = (
             f"2 × {n} PNGs of {size}×{size}, resize {mode}: `ganmetrics fid` vs `{cli}`",
             [
                 impl(f"ours {mode}", "ganmetrics fid", True, f"--resize {mode}"),
-                impl(f"ours {mode} fast", "ganmetrics fid fp32-fast", True, f"--resize {mode} --numerics fp32-fast"),
+                *(
+                    [
+                        impl(
+                            f"ours {mode} fast",
+                            "ganmetrics fid fp32-fast",
+                            True,
+                            f"--resize {mode} --numerics fp32-fast",
+                        )
+                    ]
+                    if fast
+                    else []
+                ),
                 impl(peer, peer, False, "CLI"),
             ],
             config,
@@ -194,9 +212,10 @@ def _timing_tables(n: int, size: int, config: Config, modes: tuple[str, ...] = (
     return tables
 
 
-def _probe_features(count: int) -> Table:
+def _probe_features(count: int, all_threads: bool = True) -> Table:
     """Return pool3 agreement of ours with pytorch-fid's and torch-fidelity's extractors on a probe folder, with
-    torch on one thread (as the project's parity tests) and on all threads (as the CLIs run)."""
+    torch on one thread (as the project's parity tests) and, with ``all_threads``, on all threads (as the CLIs
+    run)."""
     from pytorch_fid.fid_score import get_activations
     from pytorch_fid.inception import InceptionV3
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -222,7 +241,7 @@ def _probe_features(count: int) -> Table:
     extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=weights)
     images = torch.stack([rgb_tensor(Image.open(f)) for f in files])
     threads = torch.get_num_threads()
-    for count_threads in sorted({1, threads}):
+    for count_threads in sorted({1, threads} if all_threads else {1}):
         torch.set_num_threads(count_threads)
         try:
             theirs = get_activations(files, peer, batch_size=BATCH, dims=2048, device="cpu", num_workers=0)
@@ -333,14 +352,18 @@ def _profile(n: int, size: int) -> Table:
 def run(config: Config) -> list[Table]:
     """Default scale: 2 × 200 images (the issue's size) at 32 and 256 px against pytorch-fid, and at 32 px
     against torch-fidelity (the network's cost does not depend on the image size); full scale adds 256 px
-    against torch-fidelity and 2 × 2,000 images (about 10 minutes per run on 2 cores)."""
-    n = config.pick(3, 200, 200)
-    tables = _timing_tables(n, 32, config)
-    if config.scale != "smoke":
-        modes = ("pytorch-fid",) if config.scale == "default" else ("pytorch-fid", "tf")
-        tables += _timing_tables(n, 256, config, modes=modes)
+    against torch-fidelity and 2 × 2,000 images (about 10 minutes per run on 2 cores). Smoke scale (the test
+    suite's check that every command still runs): ours against pytorch-fid on 2 × 3 images, a 2-image probe on
+    one thread, a 2-image profile; torch-fidelity's CLI and fp32-fast are covered by the probe's extractors."""
+    if config.scale == "smoke":  # every command and extractor once, in the fewest processes: the runner's check
+        return [
+            *_timing_tables(3, 32, config, modes=("pytorch-fid",), fast=False),
+            _probe_features(2, all_threads=False),
+            _profile(2, 32),
+        ]
+    tables = _timing_tables(200, 32, config)
+    modes_256 = ("pytorch-fid",) if config.scale == "default" else ("pytorch-fid", "tf")
+    tables += _timing_tables(200, 256, config, modes=modes_256)
     if config.scale == "full":
         tables += _timing_tables(2000, 32, config) + _timing_tables(2000, 256, config)
-    tables.append(_probe_features(config.pick(4, 20, 20)))
-    tables.append(_profile(config.pick(3, 100, 100), config.pick(32, 256, 256)))
-    return tables
+    return [*tables, _probe_features(20), _profile(100, 256)]

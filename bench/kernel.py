@@ -2,8 +2,8 @@
 
 Inputs are float32 features, as every extractor returns them; each tool computes in its own precision:
 torch-fidelity, clean-fid and torchmetrics entirely in the features' float32; ours (default
-``precision="float32"``) runs the dot-product matmuls in IEEE float32 on per-sample-centred rows and everything
-else in float64, and with ``precision="float64"`` entirely in float64 (rows so named). The reference
+``matmul_dtype="float32"``) runs the dot-product matmuls in IEEE float32 on per-sample-centred rows and everything
+else in float64, and with ``matmul_dtype="float64"`` entirely in float64 (rows so named). The reference
 values are computed here in float64 numpy, independently of all of them.
 
 Tables: (1) KID with the usual 100 subsets of 1,000: ours, torch-fidelity's ``kid_features_to_metric`` (numpy),
@@ -14,10 +14,13 @@ no randomness left (the unbiased estimator does not depend on the order), so val
 (3) The Gaussian-kernel MMD² at one fixed bandwidth, ours against naive numpy (three full kernel matrices).
 
 KID is bound by its matmuls: the notes under table (1) give the floating-point work per subset and the rate
-each tool reached.
+each tool reached, next to the machine's BLAS rates measured in the first table (sgemm/ssyrk/dgemm/dsyrk on
+the shapes used here).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -71,15 +74,17 @@ def numpy_gaussian_mmd2(x: np.ndarray, y: np.ndarray, sigma: float) -> float:
     )
 
 
-def kid_gflop(size: int, d: int, ours: bool) -> float:
-    """Return the GFLOP of one KID subset's matmuls: 2 d per kernel entry computed.
+def kid_gflop(size: int, d: int, full_products: bool) -> float:
+    """Return the GFLOP of one KID subset's dot products, 2 d per kernel entry formed.
 
-    The peers compute the three ``size x size`` Gram matrices in full; ours computes the within-subset ones on
-    and above the diagonal only, in strips of ``ceil(size / 4)`` rows (``ganmetrics.metrics.mmd._BlockSums``):
-    ``(size² + size · ceil(size / 4)) / 2`` entries each.
+    Ours forms the upper triangle of the pooled ``2 size`` rows' Gram matrix by one ``ssyrk``
+    (``ganmetrics.metrics.mmd._pair_sums``): ``2 size (2 size + 1) / 2`` entries. numpy forms ``x @ x.T`` by
+    ``syrk`` as well (it detects a matrix times its own transpose), so torch-fidelity and clean-fid form
+    ``size (size + 1) / 2`` entries for each within-subset matrix and ``size²`` for the cross one: the same work.
+    ``full_products``: three full ``size x size`` products, as torch's matmul computes them (torchmetrics).
     """
-    within = (size**2 + size * -(-size // 4)) / 2 if ours else size**2
-    return 2 * d * (2 * within + size**2) / 1e9
+    entries = 3 * size**2 if full_products else size * (2 * size + 1)
+    return 2 * d * entries / 1e9
 
 
 def _kid_impls(x: np.ndarray, y: np.ndarray, subsets: int, size: int, with_float64: bool) -> list[Impl]:
@@ -100,8 +105,8 @@ def _kid_impls(x: np.ndarray, y: np.ndarray, subsets: int, size: int, with_float
         *(
             [
                 Impl(
-                    'kid(precision="float64")',
-                    lambda: kid(x, y, subsets=subsets, subset_size=size, precision="float64")[0],
+                    'kid(matmul_dtype="float64")',
+                    lambda: kid(x, y, subsets=subsets, subset_size=size, matmul_dtype="float64")[0],
                     ours=True,
                 )
             ]
@@ -123,21 +128,78 @@ def _kid_impls(x: np.ndarray, y: np.ndarray, subsets: int, size: int, with_float
     return impls
 
 
-def _kid_flop_note(table: Table, subsets: int, size: int, d: int) -> str:
+def _kid_flop_note(table: Table, subsets: int, size: int, d: int, peak: float) -> str:
     """Return the note on KID's matmul work: GFLOP per subset and the rate each timed row reached."""
-    rates = [
-        f"{r.name}{f' ({r.note})' if r.note else ''} {subsets * kid_gflop(size, d, r.ours) / r.median:.0f}"
-        for r in table.rows
-        if r.times
-    ]
+    rates = []
+    for r in table.rows:
+        if r.times:
+            work = subsets * kid_gflop(size, d, r.name == "torchmetrics")
+            note = f" ({r.note})" if r.note else ""
+            rates.append(f"{r.name}{note} {work / r.median:.0f} (best run {work / min(r.times):.0f})")
     return (
-        f"Matmul-bound: per subset the peers compute three {size}×{size} Gram matrices at d = {d}, "
-        f"{kid_gflop(size, d, False):.3g} GFLOP; ours uses the symmetry of the two within-subset ones, "
-        f"{kid_gflop(size, d, True):.3g} GFLOP (2.25 of the 3 matrices). Matmul rate reached, in GFLOP/s "
-        f"(work / median time, so everything else counts against it): {', '.join(rates)}. Ours is torch's "
-        f"batched float32 matmul (MKL), the peers' numpy's (OpenBLAS) or torch's; in a profile of ours the "
-        f"rest (input checks, centring, gathering the rows, float64 kernel values and sums) took about 10 %."
+        f"Matmul-bound: per subset {kid_gflop(size, d, False):.3g} GFLOP of float32 dot products at d = {d} for "
+        f"ours (one ssyrk over the pooled {2 * size} rows) and for the numpy peers (numpy forms x xᵀ by syrk), "
+        f"{kid_gflop(size, d, True):.3g} GFLOP for torchmetrics (three full torch matmuls). Rate reached, in "
+        f"GFLOP/s (work / median time, so everything else counts against it): {', '.join(rates)}; this "
+        f'machine\'s measured float32 peak (table "BLAS rates", best of sgemm/ssyrk) is {peak:.0f}.'
     )
+
+
+def _no_value(call: Callable[[], object]) -> Callable[[], None]:
+    """Return ``call`` made to return None (a timed row without a value of its own)."""
+    return lambda: (call(), None)[1]
+
+
+def _blas_rates(config: Config) -> tuple[Table, float, float]:
+    """Return the table of the BLAS rates measured here on the shapes the kernel and statistics code uses, and the
+    best float32 and float64 rates (GFLOP/s of the best run), the ceiling the notes compare against."""
+    import scipy.linalg.blas as blas
+
+    n, d, k = config.pick(256, 2000, 2000), config.pick(64, 2048, 2048), config.pick(100, 1000, 1000)
+    rng = np.random.default_rng(0)
+    a32 = rng.standard_normal((n, d), dtype=np.float32)
+    a64 = rng.standard_normal((k, d))
+    b32, b64 = a32.copy(), a64.copy()  # a second operand, so that numpy cannot switch to syrk
+    t32, t64 = torch.from_numpy(a32), torch.from_numpy(a64)
+    u32 = t32.T.contiguous()
+    c32 = np.zeros((n, n), np.float32, order="F")
+    c64 = np.zeros((d, d), order="F")
+    cases = [  # name, call, flops (2 per multiply-add actually formed)
+        (f"sgemm numpy (OpenBLAS), {n}×{d} · {d}×{n}", lambda: np.matmul(a32, b32.T), 2 * n * n * d),
+        (f"sgemm torch (MKL), {n}×{d} · {d}×{n}", lambda: t32 @ u32, 2 * n * n * d),
+        (
+            f"ssyrk scipy (OpenBLAS), {n}×{d}",
+            lambda: blas.ssyrk(1.0, a32.T, c=c32, trans=1, lower=1, overwrite_c=1),
+            n * (n + 1) * d,
+        ),
+        (f"dgemm torch (MKL), {d}×{k} · {k}×{d}", lambda: t64.T @ t64, 2 * d * d * k),
+        (f"dgemm numpy (OpenBLAS), {d}×{k} · {k}×{d}", lambda: np.matmul(a64.T, b64), 2 * d * d * k),
+        (
+            f"dsyrk scipy (OpenBLAS), {d}×{k}",
+            lambda: blas.dsyrk(1.0, a64.T, beta=1.0, c=c64, trans=0, lower=1, overwrite_c=1),
+            d * (d + 1) * k,
+        ),
+    ]
+    table = measure(
+        "BLAS rates on this machine (GFLOP/s = work / time)",
+        [Impl(name, _no_value(call)) for name, call, _ in cases],
+        config,
+        value_name="GFLOP/s (median run)",
+    )
+    best = {"float32": 0.0, "float64": 0.0}
+    for row, (_, _, flops) in zip(table.rows, cases, strict=True):
+        row.value = flops / row.median / 1e9
+        row.note = f"best run {flops / min(row.times) / 1e9:.0f} GFLOP/s"
+        precision = "float32" if row.name.startswith("s") else "float64"
+        best[precision] = max(best[precision], flops / min(row.times) / 1e9)
+    table.reference, table.timed, table.value_format = None, False, ".0f"
+    table.notes.append(
+        "Flops count the multiply-adds actually formed: 2 n² d for a product, n (n + 1) d for a syrk (one "
+        "triangle). The sgemm rows multiply a matrix by a copy's transpose (numpy would otherwise switch to syrk); "
+        "torch's with the transpose made contiguous beforehand. Ours: ssyrk for KID/MMD Gram tiles, dsyrk for "
+        "FeatureStats.update (bench/README.md)."
+    )
+    return table, best["float32"], best["float64"]
 
 
 def run(config: Config) -> list[Table]:
@@ -163,7 +225,8 @@ def run(config: Config) -> list[Table]:
             f"/ √{subsets}), i.e. {per_subset.std() / np.sqrt(subsets) / abs(exact_full):.1e} relative."
         ],
     )
-    sampled.notes.append(_kid_flop_note(sampled, subsets, size, d))
+    rates, peak32, _ = _blas_rates(config)
+    sampled.notes.append(_kid_flop_note(sampled, subsets, size, d, peak32))
     n_exact = config.pick(80, 2000, 5000)
     xe, ye = x[:n_exact], y[:n_exact]
     exact = measure(
@@ -180,8 +243,8 @@ def run(config: Config) -> list[Table]:
     impls = [
         Impl("mmd2_unbiased", lambda: mmd2_unbiased(xm, ym, sigma=sigma).mmd2, ours=True),
         Impl(
-            'mmd2_unbiased(precision="float64")',
-            lambda: mmd2_unbiased(xm, ym, sigma=sigma, precision="float64").mmd2,
+            'mmd2_unbiased(matmul_dtype="float64")',
+            lambda: mmd2_unbiased(xm, ym, sigma=sigma, matmul_dtype="float64").mmd2,
             ours=True,
         ),
         Impl("naive numpy", lambda: numpy_gaussian_mmd2(xm, ym, sigma), note="float64, full matrices"),
@@ -200,4 +263,4 @@ def run(config: Config) -> list[Table]:
         value_name="MMD²",
     )
     gaussian.reference_name, gaussian.reference = "naive numpy (float64)", gaussian.row("naive numpy").value
-    return [sampled, exact, gaussian]
+    return [rates, sampled, exact, gaussian]

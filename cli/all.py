@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from ganmetrics import keys
-from ganmetrics.cli.options import click_option, comparison, extraction_options, human, measure_for_cli, report
+from ganmetrics.cli.options import (
+    check_finite_values,
+    click_option,
+    comparison,
+    extraction_options,
+    human,
+    measure_for_cli,
+    report,
+)
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import InputLoader
 from ganmetrics.registry import METRICS, Option
@@ -86,9 +94,18 @@ def all_command(
     """Every requested metric between FIRST (real) and SECOND (generated), from one feature pass per side.
 
     IS and IS-infinity are those of SECOND, from its logits (images, or an .npz holding 'logits').
+
+    Both inputs are resolved and counted before anything is extracted. KID on samples smaller than its subset
+    size: an explicit --subset-size that is too large is refused before extraction (as by ``ganmetrics kid``);
+    the default one is lowered to the smaller sample (clean-fid's convention, ``min(n1, n2, subset_size)``),
+    with a warning, and the size used is then reported as ``kid_subset_size``, so that ``all`` works on small
+    samples and never hides what it computed.
     """
     given = {name: value for name, value in options.items() if value is not None}
-    result = measure_for_cli(metrics, first, second, loader, allow_mismatch, ci=ci, resamples=bootstrap, **given)
+    result = measure_for_cli(
+        metrics, first, second, loader, allow_mismatch, ci=ci, resamples=bootstrap, adapt_subset_size=True, **given
+    )
+    check_finite_values(result)  # the table is printed here, not by report(): the same refusal of NaN/Inf
     if as_json:
         report(result, as_json=True)
         return

@@ -26,9 +26,12 @@ from ganmetrics.cli.options import (
     metric_command,
 )
 from ganmetrics.cli.ref import ref_group
+from ganmetrics.cli.report import report_command
 from ganmetrics.cli.train import train_command
+from ganmetrics.cli.weights import weights_group
 from ganmetrics.distributed import init_from_environment
 from ganmetrics.inputs import InputLoader
+from ganmetrics.io.atomic import check_writable_path
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.statistics import FeatureStats
@@ -63,6 +66,7 @@ def stats(source: Path, output: Path, loader: InputLoader) -> None:
     OUTPUT, with the extractor and protocol in its metadata."""
     if output.suffix.lower() != ".npz":
         raise click.BadParameter(f"{output}: the statistics file must end in .npz", param_hint="--output")
+    check_writable_path(output)
     side = loader.arrays(source, (loader.feature,))
     feature_stats = FeatureStats.from_features(side.arrays[loader.feature], side.label)
     if not is_main_process():
@@ -88,6 +92,7 @@ def features(source: Path, output: Path, logits: bool, loader: InputLoader) -> N
     suffix = output.suffix.lower()
     if suffix not in (".npy", ".npz") or (logits and suffix != ".npz"):
         raise click.BadParameter(f"{output}: write features to .npy or .npz (logits need .npz)", param_hint="--output")
+    check_writable_path(output)
     if logits and "logits" not in loader.options.spec.outputs:
         raise click.BadParameter(f"{loader.options.spec.name} has no logits", param_hint="--logits")
     feature = loader.feature
@@ -105,7 +110,9 @@ for command in (
     all_command,
     check_command,
     ref_group,
+    report_command,
     train_command,
+    weights_group,
 ):
     main.add_command(command)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +147,15 @@ def click_option(option: Option, *, default_from_spec: bool = True, help_suffix:
 
     With ``default_from_spec`` False the flag defaults to None (the registry fills in each metric's default).
     """
+    flags = [f"--{option.name.replace('_', '-')}", *option.cli_aliases]
+    if option.kind is bool:
+        return click.option(
+            *flags,
+            option.name,
+            is_flag=True,
+            default=False if default_from_spec else None,
+            help=option.help + help_suffix,
+        )
     if option.choices is not None:
         kind: Any = click.Choice(list(option.choices))
     elif option.minimum is not None and option.kind is int:
@@ -154,7 +164,6 @@ def click_option(option: Option, *, default_from_spec: bool = True, help_suffix:
         kind = click.FloatRange(min=option.minimum, min_open=option.open_minimum)
     else:
         kind = option.kind
-    flags = [f"--{option.name.replace('_', '-')}", *option.cli_aliases]
     default = option.default if default_from_spec else None
     shown = default_from_spec and not option.required and option.default is not None
     return click.option(
@@ -202,12 +211,24 @@ def comparison(command: Callable) -> Callable:
     return click.argument("first", type=click.Path(path_type=Path))(command)
 
 
+def check_finite_values(result: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first output that is a non-finite number (never printed as a result)."""
+    for key, value in result.items():
+        numbers = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            raise ValueError(f"{key}: the computation gave {value}, not a finite number; no result is reported")
+
+
 def report(result: dict[str, Any], as_json: bool) -> None:
-    """Print the result: one JSON object, or a short human line (values first, then the sizes)."""
+    """Print the result: one strict JSON object, or a short human line (values first, then the sizes).
+
+    Raises ``ValueError`` (nothing printed) when a value is NaN or infinite.
+    """
+    check_finite_values(result)
     if not is_main_process():
         return
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps(result, allow_nan=False))
         return
     sizes = {k: result[k] for k in (keys.N1, keys.N2, keys.DIMS) if k in result}
     values = {k: v for k, v in result.items() if k not in sizes}

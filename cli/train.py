@@ -39,7 +39,7 @@ RUN_OPTIONS = ("out", "resume", "overwrite", "as_json", "progress")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: the recipe's].")
 @click.option(
     "--lr-decay/--no-lr-decay",
-    default=True,
+    default=DEFAULTS["train_lr_decay"],
     show_default=True,
     help="Decay the learning rate linearly to 0 over the run.",
 )
@@ -50,17 +50,24 @@ RUN_OPTIONS = ("out", "resume", "overwrite", "as_json", "progress")
     help="Discriminator steps per generator step [default: 1, or 5 for wgan/wgan-gp].",
 )
 @click.option(
+    "--r1",
+    type=float,
+    default=None,
+    help="R1 penalty weight on D's gradient at real points (Mescheder et al. 2018) [default: the "
+    "recipe's: 0.1 for ns/minimax on 2-D data, else 0].",
+)
+@click.option(
     "--label-smoothing",
     type=float,
     is_flag=False,
     flag_value=0.9,
-    default=1.0,
+    default=DEFAULTS["train_real_label"],
     help="One-sided label smoothing: the real target (0.9 when given without a value; 1 = off).",
 )
 @click.option(
     "--instance-noise",
     type=float,
-    default=0.0,
+    default=DEFAULTS["train_instance_noise"],
     show_default=True,
     help="Initial std of Gaussian noise on D's inputs, decaying linearly to 0 over the run.",
 )
@@ -92,7 +99,7 @@ RUN_OPTIONS = ("out", "resume", "overwrite", "as_json", "progress")
 @click.option("--checkpoint-every", type=int, default=DEFAULTS["train_checkpoint_every"], show_default=True)
 @click.option("--log-every", type=int, default=DEFAULTS["train_log_every"], show_default=True)
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--device", default=DEFAULTS["train_device"], show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -134,5 +141,6 @@ def train_command(ctx: click.Context, **options: Any) -> None:
         shown = {k: v for k, v in metrics.items() if k not in ("n1", "n2", "dims", "sigma")}
         click.echo("final metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
     click.echo(f"metrics log:   {out / 'metrics.jsonl'}")
+    click.echo(f"checkpoint:    {out / 'checkpoint.pt'} (--resume continues from it)")
     click.echo(f"plots:         {', '.join(str(p) for p in sorted((out / 'plots').glob('*.png')))}")
     click.echo(f"samples:       {out / 'samples'}")

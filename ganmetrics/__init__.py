@@ -1,7 +1,8 @@
 """ganmetrics: evaluation of generative models with the numbers of the reference implementations.
 
 The public API, re-exported here: ``compute`` (the one way from inputs to numbers, through the metric registry),
-the metric functions (pure math on feature arrays), streaming statistics, and the training-loop Evaluator.
+the metric functions (pure math on feature arrays), streaming statistics, the training-loop Evaluator, and
+``report`` (the HTML/JSON report of ``ganmetrics.report``).
 """
 
 from ganmetrics._version import __version__
@@ -13,6 +14,7 @@ from ganmetrics.metrics.mmd import MMDResult, kid, mmd2_unbiased
 from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.metrics.transport import emd, sinkhorn_distance, sinkhorn_from_cost
 from ganmetrics.registry import METRICS, MetricSpec, compute
+from ganmetrics.report import report  # the function; its modules stay importable as ganmetrics.report.<module>
 
 __all__ = [
     "EMD",
@@ -37,6 +39,7 @@ __all__ = [
     "inception_score",
     "kid",
     "mmd2_unbiased",
+    "report",
     "sinkhorn_distance",
     "sinkhorn_from_cost",
 ]

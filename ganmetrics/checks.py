@@ -124,6 +124,9 @@ def measure(
     samples are logits and ``reference`` must be None. ``options`` are the metric's (its registry spec).
     ``loader`` turns image inputs into features (default: an ``InputLoader`` without a progress bar).
 
+    ``"is"`` takes ``assume_logits`` besides ``splits`` (see ``inputs.check_logits``); a Sinkhorn run that does
+    not converge raises ``ValueError`` instead of giving an approximate value.
+
     Raises ``ValueError`` for an unknown metric or option, a missing or superfluous reference, and what the
     loaders, ``provenance.check_comparable`` and the metric functions raise.
     """

@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "train_data": "ring8",
     "train_loss": "ns",
     "train_steps": 2000,
+    "train_lr_decay": True,
+    "train_real_label": 1.0,
+    "train_instance_noise": 0.0,
+    "train_device": "auto",
     "train_z_dim": 16,
     "train_width": 128,
     "train_depth": 3,
@@ -79,4 +83,8 @@ DEFAULTS: dict[str, Any] = {
     # MMD^2 and KID: dtype of the one matmul per kernel block ("float32": about twice the speed of "float64" on
     # CPUs; row norms, centring terms, kernel values and sums stay float64 either way, see ganmetrics.metrics.mmd).
     "mmd_matmul_dtype": "float32",
+    # Report (ganmetrics.report): nearest real neighbours shown per generated sample, and the number of k-means
+    # cells of the C_T data-copying test (Meehan et al. 2020; dgm-eval's compute_CTscore uses 3).
+    "report_k": 3,
+    "ct_cells": 3,
 }

@@ -27,9 +27,12 @@ from ganmetrics.features.extract import NUMERICS, resolve_device
 from ganmetrics.features.extractors import ExtractorSpec, get_extractor, load_extractor
 from ganmetrics.features.protocols import get_protocol
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
+from ganmetrics.io.images import list_image_files, list_zip_images
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
+from ganmetrics.metrics._arrays import as_float64
 from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.numerics import exact_float32
+from ganmetrics.provenance import WEIGHTS_KIND
 from ganmetrics.reference_store import resolve_reference_path
 
 # What a metric consumes of a side: feature rows, Gaussian statistics of the rows, or classifier logits.
@@ -70,6 +73,7 @@ class ExtractionOptions:
             raise ValueError(f"protocol: {self.protocol!r} is not one of {spec.name}'s: {', '.join(spec.protocols)}")
         if self.numerics not in NUMERICS:
             raise ValueError(f"numerics: expected one of {', '.join(NUMERICS)}, got {self.numerics!r}")
+        resolve_device(self.device)  # an unknown or unavailable device is refused before anything runs
 
     @property
     def spec(self) -> ExtractorSpec:
@@ -150,14 +154,43 @@ class InputLoader:
     def provenance(self) -> dict[str, Any]:
         """The metadata record of this loader's default feature (what ``check_comparable`` compares)."""
         opts = self.options
-        _, sha256 = self.network()
+        model, sha256 = self.network()
+        kind = {WEIGHTS_KIND: model.weights_kind} if getattr(model, "weights_kind", None) else {}
         return {
             "extractor": opts.spec.extractor_id(self.feature),
             "weights_sha256": sha256,
+            **kind,
             "resize": opts.protocol,
             "numerics": opts.numerics,
             "dims": opts.spec.outputs[self.feature],
         }
+
+    def count(self, source: Any) -> int | None:
+        """Return how many samples an input holds, read without extracting anything; None when unrecorded.
+
+        Rows of an array, ``n`` of statistics, image files of a folder (``recursive`` as in the options) or zip,
+        rows of a feature file. Checking both sides of a comparison this way first means a missing, empty or
+        unreadable side is reported before the other side's (possibly long) extraction. Raises ``ValueError``
+        (or ``FileNotFoundError``) naming the input when it is missing, empty or of no known kind.
+        """
+        if isinstance(source, (FeatureStats, LoadedStats)):
+            return source.n
+        if isinstance(source, (np.ndarray, torch.Tensor)):
+            return int(source.shape[0]) if source.ndim else None
+        path = resolve_reference_path(source)
+        if path.is_dir():
+            return len(list_image_files(path, self.options.recursive))
+        if path.suffix.lower() == ".zip":
+            return len(list_zip_images(path))
+        if not path.exists():
+            raise ValueError(f"{path}: no such file or folder")
+        if is_stats_file(path):
+            return load_stats(path).n
+        if path.suffix.lower() not in FEATURE_SUFFIXES:
+            raise ValueError(
+                f"{path}: not an image folder, a .zip of images, or a feature file ({', '.join(FEATURE_SUFFIXES)})"
+            )
+        return int(load_features(path).get("features").shape[0])
 
     def side(self, source: Any, name: str, needs: Sequence[str]) -> Side:
         """Return the side ``source`` resolves to, holding what ``needs`` (``ROWS``, ``STATS``, ``LOGITS``) asks.
@@ -184,8 +217,10 @@ class InputLoader:
                 side.label = str(source)
         if STATS in needs and side.stats is None:
             rows = side.rows(self.feature)
-            _warn_if_rank_deficient(side.label, *rows.shape)
+            warn_if_rank_deficient(side.label, *rows.shape)
             side.stats = FeatureStats.from_features(rows, side.label)
+        elif STATS in needs and side.metadata.get("n") is not None:  # statistics that record their sample count
+            warn_if_rank_deficient(side.label, side.metadata["n"], side.metadata["dims"])
         if ROWS in needs:
             side.rows(self.feature)
         return side
@@ -194,7 +229,9 @@ class InputLoader:
         """Return the arrays ``outputs`` (e.g. ``("pool3",)`` or ``("logits_unbiased",)``) of a path input.
 
         Images are run through the network; an ``.npz`` feature file gives its arrays of those names (the
-        default output is stored as ``features``); a ``.npy`` file is taken as the one requested array.
+        default output is stored as ``features``); a ``.npy`` file is taken as the one requested array. Arrays
+        read from files are checked as the metrics check them (``metrics._arrays.as_float64``: no NaN/Inf,
+        complex or overflowing values), with messages naming the file.
         """
         source = resolve_reference_path(path)
         if not source.exists():
@@ -229,6 +266,8 @@ class InputLoader:
             arrays = {outputs[0]: loaded.get("features")}
         else:
             arrays = {name: loaded.get(_stored_name(name, self.feature, loaded.arrays)) for name in outputs}
+        for name, array in arrays.items():  # NaN, Inf, complex or overflowing values, named by the file
+            as_float64(array, f"{source}" if len(arrays) == 1 else f"{source} ({name})")
         return Side(str(source), arrays, _side_metadata(loaded.metadata, outputs[0], arrays[outputs[0]]))
 
 
@@ -262,7 +301,47 @@ def _side_metadata(meta: dict[str, Any], output: str, array: np.ndarray) -> dict
     return record
 
 
-def _warn_if_rank_deficient(label: str, n: int, dims: int) -> None:
+# Class counts of the classifiers whose logits the Inception Score is defined on: the FID Inception (1008, with
+# 8 unused classes) and ImageNet classifiers (1000).
+LOGITS_WIDTHS = (1008, 1000)
+_LOGITS_OUTPUTS = ("logits", "logits_unbiased")
+
+
+def check_logits(label: str, logits: Any, metadata: dict[str, Any], assume_logits: bool = False) -> None:
+    """Raise ``ValueError`` unless the logits (N, K) read from the input ``label`` can be classifier logits.
+
+    A file whose metadata lists its ``outputs`` decides: it must hold logits. An ``.npz`` without that record
+    stored the array under the name ``logits`` (or ``logits_unbiased``), which says what it is. A ``.npy`` says
+    nothing: its width must be one of ``LOGITS_WIDTHS`` (2,048 columns are pool3 features, on which IS gives a
+    meaningless number near 1), or the caller states it holds logits (``assume_logits``, ``--assume-logits``).
+    """
+    outputs = metadata.get("outputs")
+    if isinstance(outputs, list):
+        if not any(name in outputs for name in _LOGITS_OUTPUTS):
+            raise ValueError(
+                f"{label}: its metadata records the outputs {', '.join(map(str, outputs))}, not "
+                "logits; the Inception Score needs logits (ganmetrics features --logits)"
+            )
+        return
+    if Path(label).suffix.lower() == ".npz":
+        return
+    width = int(logits.shape[1])
+    if width in LOGITS_WIDTHS or assume_logits:
+        return
+    hint = "; 2048 is the width of its pool3 features, which are not logits" if width == 2048 else ""
+    raise ValueError(
+        f"{label}: has {width} columns, but the logits of the FID Inception have 1008 classes (ImageNet "
+        f"classifiers 1000){hint}. If these are another classifier's logits, pass --assume-logits "
+        "(assume_logits=True)"
+    )
+
+
+def warn_if_rank_deficient(label: str, n: int, dims: int) -> None:
+    """Warn (``RankDeficientWarning``) when FID statistics of ``label`` come from ``n <= dims`` samples.
+
+    The one policy for every FID side: features, images and statistics files alike, in ``fid``, ``all``,
+    ``check`` and the API that reads paths.
+    """
     if n <= dims:
         warnings.warn(
             f"{label}: {n} samples for {dims} feature dimensions: the covariance is rank-deficient (rank at most "

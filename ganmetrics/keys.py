@@ -8,6 +8,7 @@ IS_MEAN = "is_mean"
 IS_STD = "is_std"
 KID_MEAN = "kid_mean"
 KID_STD = "kid_std"
+KID_SUBSET_SIZE = "kid_subset_size"  # reported by `all`, which may lower the default subset size
 MMD2 = "mmd2"
 SIGMA = "sigma"
 SINKHORN = "sinkhorn"

@@ -27,6 +27,17 @@ def normalise(meta: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in meta.items() if k not in old}, **{_RENAMED[k]: meta[k] for k in old}}
 
 
+# The metadata field that marks features and statistics made with the seeded random weights of
+# ``ganmetrics weights random`` (``features.random_weights``), and its value: numbers for trying the pipeline and
+# for tests, never for reporting. They are compared only with each other.
+WEIGHTS_KIND = "weights_kind"
+RANDOM_TEST_WEIGHTS = "random-test"
+
+
+class RandomTestWeightsWarning(UserWarning):
+    """Both inputs were made with random test weights: the numbers check the pipeline and mean nothing."""
+
+
 class UnknownProvenanceWarning(UserWarning):
     """An input carries no record of how it was made (e.g. a pytorch-fid stats file)."""
 
@@ -43,9 +54,33 @@ def check_comparable(
     A field missing on either side is not compared; a side with no recorded field at all gets an
     ``UnknownProvenanceWarning``. Raises ``ProvenanceMismatchError`` naming both sides and every differing field
     unless ``allow_mismatch``, in which case the differing fields are only returned (for the caller to record).
+
+    Inputs made with random test weights (``WEIGHTS_KIND`` is ``RANDOM_TEST_WEIGHTS``) are compared only with
+    each other (or with an input recording the same ``weights_sha256``, made with the same file before it was
+    marked), with a ``RandomTestWeightsWarning``; against any other input ``ProvenanceMismatchError`` is raised
+    even with ``allow_mismatch``, since such a number would look like a real one.
+
     Records written before a field was renamed are read under the current name (``normalise``).
     """
     first, second = normalise(first), normalise(second)
+    random = [meta.get(WEIGHTS_KIND) == RANDOM_TEST_WEIGHTS for meta in (first, second)]
+    same_weights = first.get("weights_sha256") is not None and first.get("weights_sha256") == second.get(
+        "weights_sha256"
+    )
+    if random[0] != random[1] and not same_weights:
+        test_side, other = names if random[0] else names[::-1]
+        raise ProvenanceMismatchError(
+            f"{test_side} was made with random test weights (ganmetrics weights random) and {other} was not: "
+            "such numbers are for trying the pipeline and tests only, never comparable with real features "
+            "(--allow-mismatch does not change this)"
+        )
+    if any(random):
+        warnings.warn(
+            f"{names[0]} and {names[1]} were made with random test weights: the result checks the pipeline and "
+            "means nothing; never report it",
+            RandomTestWeightsWarning,
+            stacklevel=3,
+        )
     for meta, name in zip((first, second), names, strict=True):
         if not any(meta.get(key) is not None for key in COMPARED_FIELDS if key != "dims"):
             warnings.warn(

@@ -6,7 +6,7 @@ hash-checked every time ``ref:NAME`` is resolved, so a corrupted or replaced fil
 
 Only what can be computed honestly without the trained Inception weights or real datasets is shipped:
 
-- ``ring8-*``, ``grid25-*``: samples of the built-in 2-D mixtures of ``ganmetrics.train.data`` (raw
+- ``ring8-*``, ``grid25-*``: samples of the built-in 2-D mixtures of ``ganmetrics.mixtures`` (raw
   coordinates, float32 as the sampler returns them), as features (for KID, MMD, Sinkhorn, EMD and FID) and as
   2-D Gaussian statistics;
 - ``synthetic-32px-random-weights``: pool3 features and bias-free logits of ``synthetic_images`` under the
@@ -42,6 +42,7 @@ from ganmetrics.io.atomic import atomic_write
 from ganmetrics.io.features_file import load_features, save_features
 from ganmetrics.io.stats_file import load_stats, save_stats
 from ganmetrics.metrics.statistics import FeatureStats
+from ganmetrics.mixtures import MIXTURES
 
 REFERENCE_PREFIX = "ref:"
 REFERENCE_DIR_ENV = "GANMETRICS_REFERENCE_DIR"
@@ -211,11 +212,8 @@ def synthetic_images(n: int, size: int = SYNTHETIC_SIZE, seed: int = SYNTHETIC_S
 
 
 def mixture_sample(name: str, n: int, seed: int = MIXTURE_SEED) -> np.ndarray:
-    """Return ``n`` float32 points of the built-in 2-D mixture ``name`` (``ganmetrics.train.data.MIXTURES``),
+    """Return ``n`` float32 points of the built-in 2-D mixture ``name`` (``ganmetrics.mixtures.MIXTURES``),
     drawn by ``Mixture2D.sample`` from a CPU ``torch.Generator`` seeded with ``seed``."""
-    # Imported here: ganmetrics.train imports the evaluation API, which resolves ref:NAME paths through this module.
-    from ganmetrics.train.data import MIXTURES
-
     if name not in MIXTURES:
         raise ValueError(f"name: unknown mixture {name!r}; choose from {', '.join(MIXTURES)}")
     return MIXTURES[name]().sample(n, torch.Generator().manual_seed(seed)).numpy()
@@ -234,8 +232,6 @@ class _Built:
 
 
 def _build_mixtures() -> list[_Built]:
-    from ganmetrics.train.data import MIXTURES  # see mixture_sample
-
     built = []
     for mixture in MIXTURES:
         described = MIXTURES[mixture]()

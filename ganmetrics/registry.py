@@ -18,6 +18,7 @@ import dataclasses
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,30 +26,30 @@ from typing import Any
 from ganmetrics import keys
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.features.extractors import extractor_for_id, get_extractor
-from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOptions, InputLoader, Side
+from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOptions, InputLoader, Side, check_logits
 from ganmetrics.metrics.bootstrap import fid_interval, kid_interval, mmd_interval
 from ganmetrics.metrics.cmmd import cmmd, cmmd_unbiased
 from ganmetrics.metrics.extrapolation import fid_infinity, is_infinity
 from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.inception_score import inception_score
-from ganmetrics.metrics.mmd import kid, mmd2_unbiased
+from ganmetrics.metrics.mmd import MATMUL_DTYPES, kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
-from ganmetrics.metrics.transport import GROUND_COSTS, emd, sinkhorn_distance
+from ganmetrics.metrics.transport import GROUND_COSTS, ConvergenceWarning, emd, sinkhorn_distance
 from ganmetrics.metrics.two_sample import mmd_permutation_test
 from ganmetrics.provenance import check_comparable
 
 LOWER, HIGHER = "lower", "higher"
-MATMUL_DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
 class Option:
     """One option of a metric: its keyword, the ``DEFAULTS`` key of its default, help text and validation.
 
-    ``kind`` is ``int``, ``float`` or ``str``; ``minimum`` (inclusive, or exclusive with ``open_minimum``) bounds
-    numbers; ``choices`` lists the accepted strings; ``optional`` lets ``None`` through; ``required`` means there
-    is no default. ``parameter`` is the metric function's keyword when it differs from ``name``; ``cli_aliases``
-    are earlier flag names the command line still accepts.
+    ``kind`` is ``int``, ``float``, ``str`` or ``bool`` (a flag); ``minimum`` (inclusive, or exclusive with
+    ``open_minimum``) bounds numbers; ``choices`` lists the accepted strings; ``optional`` lets ``None`` through;
+    ``required`` means there is no default. ``parameter`` is the metric function's keyword when it differs from
+    ``name``; ``cli_aliases`` are earlier flag names the command line still accepts. ``passed`` False: the
+    option is validated and read by ``measure``, not passed to the metric function.
     """
 
     name: str
@@ -62,6 +63,7 @@ class Option:
     required: bool = False
     parameter: str = ""
     cli_aliases: tuple[str, ...] = ()
+    passed: bool = True
 
     @property
     def default(self) -> Any:
@@ -82,6 +84,10 @@ class Option:
         if self.choices is not None:
             if value not in self.choices:
                 raise ValueError(f"{self.name}: expected one of {', '.join(self.choices)}, got {value!r}")
+            return value
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise TypeError(f"{self.name}: expected true or false, got {value!r}")
             return value
         number_type = numbers.Integral if self.kind is int else numbers.Real
         if isinstance(value, bool) or not isinstance(value, number_type):
@@ -151,7 +157,10 @@ class MetricSpec:
             self.option(name)
         result = {}
         for option in self.options:
-            if option.name in given:
+            if not option.passed:
+                if option.name in given:
+                    option.check(given[option.name])
+            elif option.name in given:
                 result[option.keyword] = option.check(given[option.name])
             elif option.required:
                 raise ValueError(f"options: {self.name} needs {option.name} ({option.help})")
@@ -161,14 +170,22 @@ class MetricSpec:
 
 
 SEED = Option("seed", "seed", "Seed of every random choice the metric makes.", int, minimum=0)
+# Read by ``measure`` (``inputs.check_logits``), not passed to the metric function.
+ASSUME_LOGITS = Option(
+    "assume_logits",
+    None,
+    "The input holds another classifier's logits: accept a width other "
+    "than the FID Inception's 1008 (or 1000) classes.",
+    bool,
+    passed=False,
+)
 # The kernel functions' keyword is still "precision" until the MMD keyword rename lands (then drop ``parameter``).
 MATMUL_DTYPE = Option(
     "matmul_dtype",
     "mmd_matmul_dtype",
     "dtype of the kernel matmul (float32 or float64).",
     str,
-    choices=MATMUL_DTYPES,
-    parameter="precision",
+    choices=tuple(MATMUL_DTYPES),
 )
 SIGMA = Option(
     "sigma",
@@ -287,7 +304,7 @@ METRICS: dict[str, MetricSpec] = {
             _is,
             (keys.IS_MEAN, keys.IS_STD),
             HIGHER,
-            (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1),),
+            (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1), ASSUME_LOGITS),
             extractor="inception",
         ),
         MetricSpec(
@@ -424,7 +441,7 @@ METRICS: dict[str, MetricSpec] = {
             _is_inf,
             (keys.IS_INFINITY,),
             HIGHER,
-            (SEED,),
+            (SEED, ASSUME_LOGITS),
             command=False,
             extractor="inception",
         ),
@@ -536,14 +553,24 @@ def measure(
     allow_mismatch: bool = False,
     ci: float | None = None,
     resamples: int = DEFAULTS["ci_resamples"],
+    adapt_subset_size: bool = False,
     **options: Any,
 ) -> Measurement:
-    """Return the :class:`Measurement` of ``metrics`` of ``samples`` against ``reference`` (see :func:`compute`)."""
+    """Return the :class:`Measurement` of ``metrics`` of ``samples`` against ``reference`` (see :func:`compute`).
+
+    Before anything is extracted both inputs are resolved and counted (``InputLoader.count``): a missing or empty
+    side is reported first, and KID's subset size is checked against the counts. With ``adapt_subset_size``
+    (``ganmetrics all``) a default subset size larger than a side is lowered to the smaller side instead, with a
+    warning, and then reported as ``kid_subset_size``; an explicit one is always checked. Logits read from a file are
+    checked by ``inputs.check_logits`` (option ``assume_logits``). A Sinkhorn run that does not converge is an
+    error here (the function itself only warns, as POT does).
+    """
     names = [metrics] if isinstance(metrics, str) else list(dict.fromkeys(metrics))
     if not names:
         raise ValueError(f"metrics: none given; choose from {', '.join(METRICS)}")
     specs = [get_metric(name) for name in names]
     kwargs = split_options(specs, options)
+    assume_logits = bool(options.get(ASSUME_LOGITS.name))
     referenced = [spec.name for spec in specs if spec.needs_reference]
     if referenced and reference is None:
         raise ValueError(f"reference: {referenced[0]} needs a reference")
@@ -551,6 +578,13 @@ def measure(
         raise ValueError(f"ci: the interval level must lie in (0, 1), got {ci!r}")
     loader = loader or InputLoader(ExtractionOptions(extractor=feature_space(specs), progress=False))
     check_feature_space(specs, loader.options.extractor)
+    counts = {
+        _label(side, name): loader.count(side)
+        for side, name in ((reference, "reference"), (samples, "samples"))
+        if side is not None
+    }
+    if "kid" in kwargs and ("subset_size" in options or not adapt_subset_size):
+        _check_subset_size(kwargs["kid"]["subset_size"], counts)
     # Two inputs are compared on their features (provenance and sizes) even when only logits metrics are asked;
     # bootstrap intervals resample the rows.
     ref_needs, sample_needs = needs_of(specs, "reference") or (ROWS,), needs_of(specs, "samples")
@@ -570,12 +604,59 @@ def measure(
             ref_side.metadata, sample_side.metadata, (ref_side.label, sample_side.label), allow_mismatch
         )
         provenance = {"reference": {"input": _label(reference, "reference"), **ref_side.metadata}, **provenance}
-    values = values_of(specs, ref_side, sample_side, loader.feature, kwargs)
+    if any(spec.consumes == LOGITS for spec in specs) and isinstance(samples, (str, os.PathLike)):
+        check_logits(sample_side.label, sample_side.rows(LOGITS_OUTPUT), sample_side.metadata, assume_logits)
+    adapted: Values = {}
+    if "kid" in kwargs and adapt_subset_size and ref_side is not None:
+        smaller = min(int(side.rows(loader.feature).shape[0]) for side in (ref_side, sample_side))
+        if kwargs["kid"]["subset_size"] > smaller:
+            warnings.warn(
+                f"kid: the subset size is lowered from its default {kwargs['kid']['subset_size']} to "
+                f"{smaller}, the smaller sample; reported as {keys.KID_SUBSET_SIZE}",
+                stacklevel=2,
+            )
+            kwargs["kid"]["subset_size"] = adapted[keys.KID_SUBSET_SIZE] = smaller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            values = measure_sides(
+                specs,
+                ref_side,
+                sample_side,
+                loader.feature,
+                kwargs,
+                ci=ci,
+                resamples=resamples,
+                seed=options.get("seed", DEFAULTS["seed"]),
+            )
+        except ConvergenceWarning as exc:
+            raise ValueError(f"sinkhorn: {exc} No value is reported.") from None
+    return Measurement({**values, **adapted}, provenance, differing)
+
+
+def measure_sides(
+    specs: Sequence[MetricSpec],
+    reference: Side | None,
+    samples: Side,
+    feature: str,
+    kwargs: Mapping[str, dict[str, Any]],
+    *,
+    ci: float | None = None,
+    resamples: int = DEFAULTS["ci_resamples"],
+    seed: int = DEFAULTS["seed"],
+) -> Values:
+    """Return the values of ``specs`` on sides already resolved (and checked comparable), with their intervals.
+
+    ``kwargs`` come from :func:`split_options`; ``ci`` adds the percentile-bootstrap intervals (seeded with
+    ``seed``) as :func:`measure` does. For callers that keep the sides' rows for more than the metrics (the
+    report), so that each input is read or extracted once.
+    """
+    values = values_of(specs, reference, samples, feature, kwargs)
     if ci is not None:
         sizes = {key: values.pop(key) for key in (keys.N1, keys.N2, keys.DIMS) if key in values}
-        values.update(_intervals(specs, ref_side, sample_side, loader.feature, kwargs, values, ci, resamples, options))
+        values.update(_intervals(specs, reference, samples, feature, kwargs, values, ci, resamples, seed))
         values.update(sizes)
-    return Measurement(values, provenance, differing)
+    return values
 
 
 def feature_space(specs: Sequence[MetricSpec]) -> str:
@@ -631,19 +712,34 @@ def _intervals(
     values: Values,
     level: float,
     resamples: int,
-    options: Mapping[str, Any],
+    seed: int,
 ) -> Values:
     """Percentile-bootstrap intervals (both sides resampled) of the metrics that have one, with level and count."""
     if reference is None:
         return {}
     x, y = reference.rows(feature), samples.rows(feature)
-    bootstrap = {"level": level, "resamples": resamples, "seed": options.get("seed", DEFAULTS["seed"])}
+    bootstrap = {"level": level, "resamples": resamples, "seed": seed}
     result: Values = {}
     for spec in specs:
         if spec.interval is not None:
             interval = spec.interval(x, y, kwargs[spec.name], values, **bootstrap)
             result[spec.headline + keys.CI_SUFFIX] = [interval.low, interval.high]
     return {**result, keys.CI_LEVEL: level, keys.CI_RESAMPLES: resamples}
+
+
+def _check_subset_size(subset_size: int, counts: Mapping[str, int | None]) -> None:
+    """Raise ``ValueError`` naming KID, the flag and the smaller input when ``subset_size`` exceeds a known count.
+
+    Run before any extraction, on ``InputLoader.count`` (an upper bound when unreadable images are skipped;
+    ``kid`` checks the extracted rows again).
+    """
+    known = {label: n for label, n in counts.items() if n is not None}
+    if known and subset_size > min(known.values()):
+        label = min(known, key=known.__getitem__)
+        raise ValueError(
+            f"kid: the subset size {subset_size} (--subset-size, subset_size) is larger than the {known[label]} "
+            f"samples of {label}; pass {known[label]} or fewer (KID draws subsets of that size from each side)"
+        )
 
 
 def _label(source: Any, name: str) -> str:

@@ -119,13 +119,13 @@ name = "above"
 samples = "logits.npy"
 metric = "is"
 threshold = {expected - 0.01}
-options = {{ splits = 1 }}
+options = {{ splits = 1, assume_logits = true }}
 [[check]]
 name = "not above"
 samples = "logits.npy"
 metric = "is"
 threshold = {expected + 0.01}
-options = {{ splits = 1 }}
+options = {{ splits = 1, assume_logits = true }}
 """,
     )
     code, _, _ = run("check", checks, "--report", workdir / "r.json")

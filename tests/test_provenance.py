@@ -15,6 +15,13 @@ from pytorch_fid.fid_score import calculate_frechet_distance
 from ganmetrics.io.features_file import save_features
 from ganmetrics.io.stats_file import save_stats
 from ganmetrics.metrics.statistics import FeatureStats
+from ganmetrics.provenance import (
+    RANDOM_TEST_WEIGHTS,
+    WEIGHTS_KIND,
+    ProvenanceMismatchError,
+    RandomTestWeightsWarning,
+    check_comparable,
+)
 
 _MADE_LIKE = {
     "extractor": "fid-inception-v3/pool3",
@@ -75,7 +82,8 @@ def test_fid_refuses_stats_of_different_dims_naming_both(tmp_path: Path) -> None
 def test_feature_metrics_refuse_features_made_with_other_weights(tmp_path: Path, command: str) -> None:
     first = _features_file(tmp_path / "first.npz", _sample(1))
     second = _features_file(tmp_path / "second.npz", _sample(2), weights_sha256="d" * 64)
-    extra = ["--reg", "1.0"] if command == "sinkhorn" else []
+    # KID's default subset size (1000) exceeds these 120 rows and would be refused first, before provenance.
+    extra = {"sinkhorn": ["--reg", "1.0"], "kid": ["--subset-size", "50"]}.get(command, [])
     code, _, err = run(command, first, second, *extra)
     assert code == 1
     assert f"{first} and {second} were not made the same way (weights_sha256: {'a' * 64!r} vs {'d' * 64!r})" in err
@@ -116,3 +124,32 @@ def test_records_written_with_the_old_precision_field_compare_as_numerics(tmp_pa
     second = save_stats(tmp_path / "second.npz", FeatureStats.from_features(_sample(2)), {**old, "precision": "bf16"})
     code, _, err = run("fid", first, second)
     assert code == 1 and "(numerics: 'fp32' vs 'bf16')" in err
+
+
+# -- random test weights (issue 14, section 3): compared only with each other
+
+RANDOM = {"extractor": "fid-inception-v3/pool3", "weights_sha256": "aa", WEIGHTS_KIND: RANDOM_TEST_WEIGHTS}
+REAL = {"extractor": "fid-inception-v3/pool3", "weights_sha256": "bb"}
+PEER_STATS: dict = {}  # a pytorch-fid stats file: nothing recorded
+
+
+@pytest.mark.parametrize("other", [REAL, PEER_STATS])
+@pytest.mark.parametrize("allow_mismatch", [False, True])
+def test_random_test_weights_are_refused_against_any_other_input_even_with_allow_mismatch(
+    other: dict, allow_mismatch: bool
+) -> None:
+    for first, second, names in ((RANDOM, other, ("r.npz", "o.npz")), (other, RANDOM, ("o.npz", "r.npz"))):
+        with pytest.raises(ProvenanceMismatchError, match="^r.npz was made with random test weights .* o.npz was not"):
+            check_comparable(first, second, names, allow_mismatch)
+
+
+def test_two_random_test_weight_inputs_are_compared_with_a_warning() -> None:
+    with pytest.warns(RandomTestWeightsWarning, match="never report it"):
+        assert check_comparable(RANDOM, dict(RANDOM), ("a", "b")) == []
+
+
+def test_an_unmarked_input_made_with_the_same_weights_file_counts_as_random_test() -> None:
+    # Same SHA-256, same weights: e.g. statistics written before the marker existed.
+    unmarked = {key: value for key, value in RANDOM.items() if key != WEIGHTS_KIND}
+    with pytest.warns(RandomTestWeightsWarning):
+        assert check_comparable(unmarked, RANDOM, ("old.npz", "new.npz")) == []

@@ -46,6 +46,7 @@ from ganmetrics.features.extractors.inception import INCEPTION, FIDInceptionV3, 
 from ganmetrics.features.protocols import get_protocol
 from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, count_images, open_images
 from ganmetrics.numerics import exact_float32
+from ganmetrics.provenance import WEIGHTS_KIND
 
 # The FID Inception network's id in result metadata (``fid-inception-v3/<output>``).
 EXTRACTOR = INCEPTION.provenance_id
@@ -135,14 +136,18 @@ def _collate(batch: list[Any]) -> tuple[list[Exception], Any]:
 def resolve_device(device: str | torch.device | None, model: torch.nn.Module | None = None) -> torch.device:
     """Return the device to run on: the one asked for, else the model's, else CUDA when available, else the CPU.
 
-    The one device choice of the package (``None`` and ``"auto"`` choose). Raises ``ValueError`` when CUDA is
-    asked for but unavailable, or ``device`` differs from the given model's.
+    The one device choice of the package (``None`` and ``"auto"`` choose). Raises ``ValueError`` when ``device``
+    names no device (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ...), CUDA is asked for but unavailable, or
+    ``device`` differs from the given model's.
     """
     if device is None or device == "auto":
         if model is not None:
             return next(model.parameters()).device
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: {device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device: {str(device)!r} was asked for, but CUDA is not available on this machine")
     if model is not None and next(model.parameters()).device != resolved:
@@ -172,6 +177,18 @@ def _check_options(
         raise ValueError(f"numerics: expected one of {', '.join(NUMERICS)}, got {numerics!r}")
     if numerics in _FOLDED_CHANNELS_LAST and spec.family != "inception":
         raise ValueError(f"numerics: {numerics!r} folds the FID Inception's BatchNorm; {spec.name} has no such mode")
+
+
+def _check_finite(rows: np.ndarray, output: str, names: list[str]) -> None:
+    """Raise ``ValueError`` naming the first image whose ``output`` row holds NaN or Inf (bad weights, fp16)."""
+    finite = np.isfinite(rows).all(axis=1)
+    if not finite.all():
+        first = int(np.argmin(finite))
+        raise ValueError(
+            f"{names[first]}: the network's {output} output is not finite (NaN or Inf) for this image "
+            f"({int((~finite).sum())} of {len(names)} in its batch); the weights may be corrupt, or the precision "
+            "too low for them"
+        )
 
 
 def _describe(source: Any) -> str:
@@ -233,7 +250,8 @@ def extract_features(
         instead of raising ``UnreadableImageError``.
 
     Raises ``ValueError`` for a bad option, a model given together with weights or in training mode, CUDA
-    asked for but unavailable, fewer than 2 images (also after skipping); ``UnreadableImageError`` (a
+    asked for but unavailable, fewer than 2 images (also after skipping), non-finite network outputs (naming
+    the first image that gave one); ``UnreadableImageError`` (a
     ValueError) naming a bad file; plus what ``io.images.open_images`` and ``load_fid_inception`` raise.
     """
     spec = get_extractor(extractor)
@@ -286,6 +304,7 @@ def extract_features(
                 result = model(x.to(run_device, non_blocking=True, memory_format=memory_format), outputs=outputs)
                 for name in outputs:
                     rows[name].append(result[name].float().cpu().numpy())
+                    _check_finite(rows[name][-1], name, [inputs.name(i) for i in indices.tolist()])
                 kept.extend(indices.tolist())
                 sizes.update(zip(widths.tolist(), heights.tolist(), strict=True))
             bar.update(min(batch_size, len(inputs) - bar.n))
@@ -303,10 +322,12 @@ def extract_features(
             "at least 2 are needed"
         )
     features = {name: np.concatenate(rows[name], axis=0) for name in outputs}
+    weights_kind = getattr(model, "weights_kind", None)  # a stand-in network (not FIDInceptionV3) has none
     metadata = {
         "extractor": {name: spec.extractor_id(name) for name in outputs},
         "outputs": list(outputs),
         "weights_sha256": weights_sha256,
+        **({WEIGHTS_KIND: weights_kind} if weights_kind else {}),
         "resize": resize,
         "n": len(kept),
         "image_sizes": [[w, h, count] for (w, h), count in sorted(sizes.items())],

@@ -8,8 +8,6 @@ with peer implementations exercise realistic magnitudes. Features from these wei
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,6 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganmetrics.features.extractors.inception import FIDInceptionV3
+from ganmetrics.features.weights import WEIGHTS_MARKER
+from ganmetrics.io.atomic import atomic_write
+from ganmetrics.provenance import RANDOM_TEST_WEIGHTS
 
 _CALIBRATION_IMAGES = 4
 _LOGIT_STD = 2.0
@@ -33,7 +34,9 @@ def make_random_fid_inception_weights(path: str | Path, seed: int = 0) -> Path:
     of the calibration images (so that the logits, with or without bias, are not dominated by one
     image-independent direction) and scaled to a logit standard deviation of ``_LOGIT_STD`` on those images;
     the fc bias is ``N(0, 1)``. The softmax of such logits is neither uniform nor one-hot.
-    The file holds ``FIDInceptionV3().state_dict()`` (with ``num_batches_tracked``).
+    The file holds ``FIDInceptionV3().state_dict()`` (with ``num_batches_tracked``), marked as random test
+    weights in its ``_metadata`` (``inception.WEIGHTS_MARKER``: every feature and statistics file made with it
+    records ``weights_kind: "random-test"`` and is compared only with its like, see ``provenance``).
 
     The random draws are identical on every machine; the calibrated statistics pass through convolutions and
     may differ in the last bits between CPU kernels.
@@ -60,7 +63,11 @@ def make_random_fid_inception_weights(path: str | Path, seed: int = 0) -> Path:
         fc_weight -= torch.outer(fc_weight @ direction, direction)
         model.fc.weight.copy_(fc_weight * (_LOGIT_STD / float((pool3 @ fc_weight.T).std())))
         model.fc.bias.copy_(torch.randn(model.fc.bias.shape, generator=generator))
-    _save_atomically(model.state_dict(), path)
+    state = model.state_dict()
+    # torch keeps per-module metadata in the state dict's _metadata attribute (an OrderedDict subclass field).
+    state._metadata[WEIGHTS_MARKER] = {"kind": RANDOM_TEST_WEIGHTS, "seed": seed}  # type: ignore[attr-defined]
+    with atomic_write(path) as handle:
+        torch.save(state, handle)
     return path
 
 
@@ -75,16 +82,3 @@ def _calibration_images(count: int, generator: torch.Generator) -> torch.Tensor:
         smooth = F.interpolate(coarse, size=(299, 299), mode="bicubic", align_corners=False)
         images.append((smooth + offset + fine).clamp(-1, 1))
     return torch.cat(images)
-
-
-def _save_atomically(state: dict[str, torch.Tensor], path: Path) -> None:
-    """Write ``state`` with ``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import re
 import sys
 import tempfile
@@ -33,6 +34,8 @@ from urllib.parse import urlparse
 import torch
 from tqdm import tqdm
 
+from ganmetrics.provenance import RANDOM_TEST_WEIGHTS
+
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
@@ -43,6 +46,9 @@ CACHE_ENV = "GANMETRICS_CACHE"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.[^-]*$")
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60
+# The entry of a weight file's state-dict ``_metadata`` that marks seeded random weights ({"kind": "random-test",
+# "seed": ...}, see ``read_weights_kind``).
+WEIGHTS_MARKER = "ganmetrics.weights"
 
 
 class WeightsNotFoundError(RuntimeError):
@@ -133,7 +139,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     ``weights_only=True``: tensors only, no pickled code) or a TorchScript archive (OpenAI's CLIP releases; read
     with ``torch.jit.load``, the only reader of that format, which runs no model code).
 
-    Raises ``ValueError`` naming the file when it cannot be read as either or is not a dict.
+    Raises ``ValueError`` naming the file, in one line, when it holds pickled Python objects beyond tensors
+    (refused: loading them could run code), cannot be read as either format, or is not a dict.
     """
     try:
         if _is_torchscript_archive(path):
@@ -142,7 +149,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({exc})") from exc
+        # torch explains a refusal in many lines advising weights_only=False; one line says what matters here.
+        text = str(exc)
+        if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in text:
+            raise ValueError(
+                f"{path}: is not a plain state dict (it holds pickled Python objects beyond tensors, which could "
+                "run code when loaded); refused"
+            ) from None
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip() or type(exc).__name__
+        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({detail.splitlines()[0]})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
     return state
@@ -154,6 +169,18 @@ def _is_torchscript_archive(path: Path) -> bool:
         return False
     with zipfile.ZipFile(path) as archive:
         return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def read_weights_kind(state: dict[str, torch.Tensor]) -> str | None:
+    """Return ``provenance.RANDOM_TEST_WEIGHTS`` when a state dict carries the random-weights marker, else None.
+
+    The marker is the ``WEIGHTS_MARKER`` entry of the state dict's ``_metadata`` (kept by torch.save/torch.load,
+    ignored by ``load_state_dict``, so peers load such a file as is), written by ``features.random_weights``.
+    """
+    marker = getattr(state, "_metadata", {}).get(WEIGHTS_MARKER)
+    if isinstance(marker, dict) and marker.get("kind") == RANDOM_TEST_WEIGHTS:
+        return RANDOM_TEST_WEIGHTS
+    return None
 
 
 def _existing(path: Path, source: str) -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ganmetrics.io.atomic import atomic_write
+from ganmetrics.io.metadata import read_metadata_record
 
 FEATURE_SUFFIXES = (".npy", ".npz")
 
@@ -37,7 +38,8 @@ class LoadedFeatures:
 def load_features(path: str | Path) -> LoadedFeatures:
     """Read a ``.npy`` (its array is ``features``) or ``.npz`` feature file.
 
-    Raises ``ValueError`` naming the file when it is missing or unreadable.
+    Raises ``ValueError`` naming the file when it is missing or unreadable, or its metadata record is not a
+    JSON object (``io.metadata.read_metadata_record``).
     """
     source = Path(path)
     if not source.is_file():
@@ -49,7 +51,8 @@ def load_features(path: str | Path) -> LoadedFeatures:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"{source}: not a readable {source.suffix} file ({exc})") from None
-    metadata = json.loads(str(arrays.pop("metadata"))) if "metadata" in arrays else {}
+    metadata = read_metadata_record(arrays, source)
+    arrays.pop("metadata", None)
     return LoadedFeatures(source, arrays, metadata)
 
 

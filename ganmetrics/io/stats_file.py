@@ -23,6 +23,7 @@ import torch
 
 from ganmetrics._version import __version__
 from ganmetrics.io.atomic import atomic_write
+from ganmetrics.io.metadata import read_metadata_record
 
 
 class Moments(Protocol):
@@ -78,8 +79,9 @@ def save_stats(path: str | Path, stats: Moments, metadata: dict[str, Any]) -> Pa
 def load_stats(path: str | Path) -> LoadedStats:
     """Read a statistics npz (ours, pytorch-fid's, TTUR's or clean-fid's).
 
-    Raises ``ValueError`` naming the file when it is missing, not an npz, lacks ``mu``/``sigma``, or holds
-    arrays of the wrong shape.
+    Raises ``ValueError`` naming the file when it is missing, not an npz, lacks ``mu``/``sigma``, holds
+    arrays of the wrong shape, complex, non-numeric or non-finite values, an ``n`` that is not one integer >= 2
+    or disagrees with the metadata's, or a metadata record that is not a JSON object.
     """
     source = Path(path)
     if not source.is_file():
@@ -92,17 +94,46 @@ def load_stats(path: str | Path) -> LoadedStats:
     missing = [key for key in ("mu", "sigma") if key not in arrays]
     if missing:
         raise ValueError(f"{source}: has no {' or '.join(missing)} (keys found: {sorted(arrays)})")
-    mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
+    mu, sigma = (_real_array(arrays[key], key, source) for key in ("mu", "sigma"))
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"{source}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (d,) and (d, d)")
-    try:
-        metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{source}: its metadata record is not valid JSON ({exc})") from None
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{source}: its metadata record is not a JSON object")
-    n = int(arrays["n"]) if "n" in arrays else metadata.get("n")
-    return LoadedStats(path=source, mu=mu, sigma=sigma, n=n, metadata=metadata)
+    metadata = read_metadata_record(arrays, source)
+    return LoadedStats(path=source, mu=mu, sigma=sigma, n=_sample_count(arrays, metadata, source), metadata=metadata)
+
+
+def _real_array(array: np.ndarray, key: str, source: Path) -> np.ndarray:
+    """Return ``array`` as float64; ``ValueError`` naming the file when it is complex, not numeric, or not finite."""
+    if array.dtype.kind == "c":
+        raise ValueError(f"{source}: {key} holds complex values ({array.dtype}); statistics must be real")
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"{source}: {key} must hold real numbers, got dtype {array.dtype}")
+    real = array.astype(np.float64)
+    if not np.isfinite(real).all():
+        raise ValueError(f"{source}: {key} holds {int((~np.isfinite(real)).sum())} NaN or Inf value(s)")
+    return real
+
+
+def _sample_count(arrays: dict[str, np.ndarray], metadata: dict[str, Any], source: Path) -> int | None:
+    """Return the sample count of a statistics file: the ``n`` array and/or the metadata's ``n``, which must be
+    integers >= 2 (a covariance needs two samples) and agree; None when the file records neither."""
+    counts = []
+    if "n" in arrays:
+        n = arrays["n"]
+        if n.ndim != 0 or n.dtype.kind not in "iu":
+            raise ValueError(f"{source}: n must be one integer, got dtype {n.dtype} shape {n.shape}")
+        counts.append(int(n))
+    if "n" in metadata:
+        recorded = metadata["n"]
+        if isinstance(recorded, bool) or not isinstance(recorded, int):
+            raise ValueError(f"{source}: the metadata's n must be an integer, got {recorded!r}")
+        counts.append(recorded)
+    if not counts:
+        return None
+    if min(counts) < 2:
+        raise ValueError(f"{source}: n must be at least 2 (a covariance needs two samples), got {min(counts)}")
+    if len(set(counts)) > 1:
+        raise ValueError(f"{source}: n is {counts[0]} but its metadata record says {counts[1]}")
+    return counts[0]
 
 
 def is_stats_file(path: str | Path) -> bool:

@@ -2,6 +2,19 @@
 
 Every public metric accepts numpy arrays or torch tensors on any device. Work happens in torch, in float64, on
 the device of the input, so CUDA tensors are computed on the GPU and CPU inputs on the CPU.
+
+Magnitude
+    Every metric sums squares or products of its inputs (squared distances, covariances, kernel arguments,
+    ``Σ1 Σ2``); an input whose entries are finite but so large that such sums overflow float64 would give
+    Inf or NaN, never a number. ``as_float64`` therefore refuses entries above
+    ``sqrt(float64_max / (8 k))``, ``k`` the largest dimension of the input (the number of terms a sum runs
+    over; the factor 8 covers centring and the cross terms of two inputs): about 1.5e152 for 2,048-d
+    features. Where a metric raises features to a higher power the limit is lower (``check_magnitude`` with
+    ``power``): FID's trace term multiplies two covariances (fourth powers, ``power=2``: about 7e75 at d = 2,048),
+    KID's kernel cubes a dot product (``power=3``). Inputs are refused rather than rescaled, even where a metric would
+    allow an exact rescaling (FID is homogeneous of degree 2, MMD with the median bandwidth is scale-invariant):
+    features this large come from a broken pipeline, and a silent rescaling would hide it. A user who means
+    them divides both inputs by the same power of 2 (exact in floating point) and scales the result back.
 """
 
 from __future__ import annotations
@@ -14,12 +27,16 @@ import torch
 
 ArrayLike = np.ndarray | torch.Tensor
 
+# Seeds go to torch.Generator.manual_seed, which takes 0 .. 2**64 - 1.
+_MAX_SEED = 2**64 - 1
+
 
 def as_float64(x: ArrayLike, name: str, ndim: int | None = None, device: torch.device | None = None) -> torch.Tensor:
     """Return ``x`` as a float64 torch tensor, on ``device`` if given (else the input's device).
 
     Raises ``TypeError`` when ``x`` is neither a numpy array nor a tensor, ``ValueError`` when it has the wrong
-    number of dimensions, is empty, or holds NaN or Inf.
+    number of dimensions, is empty, holds NaN or Inf, or entries too large for sums of their squares (module
+    docstring, "Magnitude").
     """
     if isinstance(x, torch.Tensor):
         t = x.detach()
@@ -43,7 +60,39 @@ def as_float64(x: ArrayLike, name: str, ndim: int | None = None, device: torch.d
     if not (math.isfinite(low) and math.isfinite(high)):
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name}: contains {bad} NaN or Inf value(s)")
+    check_magnitude(max(-float(low), float(high)), name, terms=max(t.shape, default=1))
     return t
+
+
+def check_magnitude(
+    largest: float, name: str, *, terms: int, power: int = 1, dtype: torch.dtype = torch.float64
+) -> None:
+    """Raise ``ValueError`` unless sums of ``terms`` values of size ``(8 largest² + 1) ** power`` fit in float64.
+
+    ``largest`` is the largest absolute entry of the input ``name``; ``power`` is 1 for squares (distances,
+    covariances, dot products), 2 for products of covariances, 6 for the spread of KID's cubed kernel values
+    (module docstring, "Magnitude"); ``dtype`` the float type the sums run in.
+    """
+    log_max = math.log(torch.finfo(dtype).max)
+    bound = math.log(terms) + power * math.log1p(8.0 * largest * largest)
+    if bound > log_max:
+        limit = math.sqrt(math.expm1((log_max - math.log(terms)) / power) / 8.0)
+        what = "squares" if power == 1 else f"squares raised to the power {power}"
+        raise ValueError(
+            f"{name}: values up to {largest:.3g} are too large: sums of their {what} over {terms} terms overflow "
+            f"{str(dtype).removeprefix('torch.')} (entries must stay below {limit:.3g}); divide the inputs by the "
+            "same power of 2 if they are meant to be this large"
+        )
+
+
+def check_finite_result(value: float, name: str) -> float:
+    """Return ``value`` if it is finite; else raise ``ValueError`` (a metric never returns NaN or Inf)."""
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{name}: the computation overflowed (result {value}); the inputs are too large or too "
+            "spread out for float64 (or for the float32 matmul: try precision='float64')"
+        )
+    return value
 
 
 def as_samples(x: ArrayLike, name: str, min_samples: int = 2, device: torch.device | None = None) -> torch.Tensor:
@@ -79,10 +128,22 @@ def as_weights(w: ArrayLike | None, n: int, name: str, device: torch.device, ato
     return t
 
 
-def check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` if it is an integer ``>= minimum``; raise ``TypeError``/``ValueError`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def check_int(value: object, name: str, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as an ``int`` if it is an integer in ``[minimum, maximum]``.
+
+    Any ``numbers.Integral`` counts (``int``, ``numpy.int64``, ...); ``bool`` does not. Raises ``TypeError``
+    for a non-integer or a bool, ``ValueError`` for a value out of range; both messages start with ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    value = int(value)
     if value < minimum:
         raise ValueError(f"{name}: must be at least {minimum}, got {value}")
-    return int(value)
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: must be at most {maximum}, got {value}")
+    return value
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """Return ``value`` as an ``int`` if it is a valid ``torch.Generator`` seed, an integer in [0, 2**64 - 1]."""
+    return check_int(value, name, 0, _MAX_SEED)

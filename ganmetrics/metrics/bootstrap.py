@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims, check_seed
 from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.statistics import FeatureStats
@@ -80,7 +80,7 @@ def bootstrap_interval(
     resamples = check_int(resamples, "resamples", 2)
     if resample not in RESAMPLE_MODES:
         raise ValueError(f"resample: {resample!r} is not one of {', '.join(RESAMPLE_MODES)}")
-    generator = torch.Generator().manual_seed(check_int(seed, "seed", 0))
+    generator = torch.Generator().manual_seed(check_seed(seed))
     values = []
     for _ in range(resamples):
         xb = x[torch.randint(x.shape[0], (x.shape[0],), generator=generator).to(x.device)] if resample == "both" else x

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_seed
 from ganmetrics.metrics.frechet import FrechetReference
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.statistics import FeatureStats
@@ -73,7 +73,7 @@ def _extrapolate(
     """
     points = check_int(points, "points", 2)
     min_size = check_int(min_size, "min_size", 2)
-    seed = check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     if sizes is None:
         chosen = subsample_sizes(n, points, min_size)
     else:

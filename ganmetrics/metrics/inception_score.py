@@ -11,7 +11,7 @@ import math
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int
 
 
 def inception_score(logits: ArrayLike, splits: int = DEFAULTS["is_splits"]) -> tuple[float, float]:
@@ -43,15 +43,15 @@ def inception_score(logits: ArrayLike, splits: int = DEFAULTS["is_splits"]) -> t
     Raises
     ------
     TypeError
-        ``logits`` is not a numeric array or tensor, or ``splits`` is not an integer.
+        ``logits`` is not a numeric array or tensor, or ``splits`` is not an integer (any ``numbers.Integral``,
+        not a bool).
     ValueError
         ``logits`` is not 2-D, is empty or holds NaN/Inf; ``splits`` is outside ``[1, N]``.
     """
     log_p = as_samples(logits, "logits", min_samples=1)
     n = log_p.shape[0]
-    if isinstance(splits, bool) or not isinstance(splits, int):
-        raise TypeError(f"splits: expected an integer, got {type(splits).__name__}")
-    if not 1 <= splits <= n:
+    splits = check_int(splits, "splits", 1)
+    if splits > n:
         raise ValueError(f"splits: must be between 1 and the number of logits rows ({n}), got {splits}")
     log_p = torch.log_softmax(log_p, dim=1)
     p = log_p.exp()

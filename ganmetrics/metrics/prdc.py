@@ -12,7 +12,7 @@ neighbour at distance 0.
 
 No n x n matrix is held: radii come from a running top-(k+1) over ``chunk_size x chunk_size`` distance blocks,
 and membership counts from a second pass over blocks. Distances are Euclidean, float64, computed by
-``ganmetrics.metrics.transport.cost_matrix`` (centred Gram expansion with exact recomputation of near-duplicate
+``ganmetrics.metrics.distances.cost_matrix`` (centred Gram expansion with exact recomputation of near-duplicate
 pairs, so identical points are at distance exactly 0).
 """
 
@@ -24,7 +24,7 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
-from ganmetrics.metrics.transport import cost_matrix
+from ganmetrics.metrics.distances import cost_matrix
 
 
 @dataclass(frozen=True)

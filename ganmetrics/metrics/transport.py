@@ -17,52 +17,24 @@ import ot
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, as_weights, check_same_dims
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, as_weights, check_int, check_same_dims
+from ganmetrics.metrics.distances import cost_matrix
 
 GROUND_COSTS = ("euclidean", "sqeuclidean")
 
-# Squared distances below this fraction of |x_i - c|^2 + |y_j - c|^2 lose more than ~12 of their 16 digits to
-# cancellation in the Gram-matrix formula; those entries are recomputed from coordinate differences.
-_CANCELLATION = 1e-4
 # Sinkhorn scalings are kept within [exp(-_ABSORB), exp(_ABSORB)]; beyond, they are absorbed into the potentials.
 _ABSORB = 50.0
 # Sinkhorn iterations between convergence checks off the CPU (each check synchronises with the device); on the
 # CPU every iteration is checked, at the cost of two vector operations.
 _CHECK_EVERY = 10
+# The smallest usable regularisation, relative to the largest |C_ij|: the iterations work with exponents C / reg,
+# which float64 holds with an absolute round-off of half an ulp. Up to 2**40 that is 2**-13 (1.2e-4), so the plan's
+# entries keep about four digits; below it the exponents lose all meaning (at 2**53 their ulp reaches 1).
+_MIN_REG_RELATIVE = 2.0**-40
 
 
 class ConvergenceWarning(RuntimeWarning):
     """An iterative transport solver stopped before meeting its optimality criterion."""
-
-
-def cost_matrix(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
-    """Return the (n, m) ground-cost matrix ``C_ij = |x_i - y_j|`` ("euclidean") or ``|x_i - y_j|^2``.
-
-    The values are those of POT's ``ot.dist(x, y, metric)``, computed more accurately: POT expands
-    ``|x|^2 + |y|^2 - 2 x.y``, whose absolute rounding error is about ``eps_mach * (|x|^2 + |y|^2)``, so that
-    nearby points far from the origin get distances of order ``sqrt(eps_mach) |x|`` instead of ~0. Here the
-    samples are first centred on their joint mean (distances are translation invariant), the expansion is used
-    where it keeps at least ~12 significant digits, and the remaining (near-duplicate) pairs are recomputed
-    from coordinate differences. Every entry therefore has a relative error of order ``1e-12`` or better, and
-    identical points get a cost of exactly 0. Inputs are float64 (n, d) and (m, d) tensors on one device.
-    """
-    centre = (x.sum(dim=0) + y.sum(dim=0)) / (x.shape[0] + y.shape[0])
-    x = x - centre
-    y = y - centre
-    x2 = torch.einsum("ij,ij->i", x, x)
-    y2 = torch.einsum("ij,ij->i", y, y)
-    sq = torch.addmm(x2[:, None], x, y.T, alpha=-2.0).add_(y2)
-    # Every entry at or above _CANCELLATION * (max |x_i|^2 + max |y_j|^2) is kept (one pass, no n x m temporary);
-    # otherwise the per-entry test picks the entries to recompute. Kept entries are >= 0 and recomputed ones
-    # are sums of squares, so no entry is negative.
-    if float(sq.amin()) < _CANCELLATION * float(x2.max() + y2.max()):
-        scale = x2[:, None] + y2[None, :]
-        rows, cols = torch.nonzero(sq < scale.mul_(_CANCELLATION), as_tuple=True)
-        chunk = max(1, 2**24 // x.shape[1])
-        for start in range(0, rows.numel(), chunk):
-            r, c = rows[start : start + chunk], cols[start : start + chunk]
-            sq[r, c] = ((x[r] - y[c]) ** 2).sum(dim=1)
-    return sq.sqrt_() if metric == "euclidean" else sq
 
 
 def _check_ground_cost(ground_cost: str) -> None:
@@ -94,8 +66,7 @@ def _measure(points: torch.Tensor, weights: ArrayLike | None, weights_name: str)
 def _check_solver_options(reg: float, max_iter: int, tol: float) -> None:
     if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not math.isfinite(reg) or reg <= 0:
         raise ValueError(f"reg: the entropic regularisation must be a finite number > 0, got {reg!r}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter: must be at least 1, got {max_iter!r}")
+    check_int(max_iter, "max_iter", 1)
     if not tol >= 0:
         raise ValueError(f"tol: must be >= 0, got {tol!r}")
 
@@ -146,7 +117,8 @@ def sinkhorn_from_cost(
 
     Raises
     ------
-    ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
+    ValueError : ``reg <= 0``, not finite, or below ``2**-40 max |C_ij|`` (the smallest usable value: the
+        exponents ``C / reg`` lose their meaning to round-off beyond 2**40), ``max_iter < 1``, ``tol < 0``,
         ``C`` not 2-D, empty or holding NaN/Inf, and invalid weights (wrong length for ``C``'s rows or columns,
         negative, not summing to 1 or all zero; see ``as_weights``).
     TypeError : ``C`` or weights that are not numpy arrays or torch tensors.
@@ -199,7 +171,8 @@ def sinkhorn_distance(
 
     Raises
     ------
-    ValueError : ``reg <= 0``, not finite, or so small that ``C / reg`` overflows, ``max_iter < 1``, ``tol < 0``,
+    ValueError : ``reg <= 0``, not finite, or below ``2**-40 max |C_ij|`` (the smallest usable value: the
+        exponents ``C / reg`` lose their meaning to round-off beyond 2**40), ``max_iter < 1``, ``tol < 0``,
         unknown ``ground_cost``, inputs that are not 2-D, empty, hold NaN/Inf or differ in dimension, and invalid
         weights (see ``as_weights``).
     TypeError : inputs that are not numpy arrays or torch tensors.
@@ -226,10 +199,16 @@ def _sinkhorn_value(C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: floa
     """
     low, high = torch.aminmax(C)
     largest = max(-float(low), float(high))
-    if not math.isfinite(largest / eps):
-        raise ValueError(f"reg: {eps!r} is too small for costs up to {largest:.3g} (C / reg overflows float64)")
+    smallest_usable = largest * _MIN_REG_RELATIVE
+    if eps < smallest_usable:
+        raise ValueError(
+            f"reg: {eps!r} is below the smallest usable value {smallest_usable:.3g} for costs up to {largest:.3g}: "
+            f"the exponents C / reg would exceed 2**40, where float64 round-off leaves the entropic plan meaningless"
+        )
     check_every = 1 if C.device.type == "cpu" else _CHECK_EVERY
     cost, iterations, error = _sinkhorn(C, a, b, eps, max_iter, tol, check_every)
+    if not math.isfinite(cost):
+        raise ValueError(f"reg: Sinkhorn gave a non-finite cost ({cost}) with reg={eps!r}; raise reg")
     if error > tol:
         warnings.warn(
             f"Sinkhorn: no convergence after {iterations} iterations (max_iter={max_iter}): the L2 marginal error "
@@ -340,8 +319,9 @@ def emd(
         points), so no value is returned.
     """
     _check_ground_cost(ground_cost)
-    if max_iter is not None and max_iter < 1:
-        raise ValueError(f"max_iter: must be at least 1 (or None to scale with the problem), got {max_iter!r}")
+    if max_iter is not None:
+        check_int(max_iter, "max_iter", 1)
+    check_int(max_bytes, "max_bytes", 0)
     xt = _as_points(x, "x")
     yt = _as_points(y, "y", device=xt.device)
     check_same_dims(xt, yt, ("x", "y"))

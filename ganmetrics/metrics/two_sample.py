@@ -8,8 +8,10 @@ x, every relabelling's statistic follows from ``K a`` and the row sums ``r = K 1
     S_xx = aᵀKa − m,   S_xy = aᵀr − aᵀKa,   S_yy = 1ᵀr − 2 aᵀr + aᵀKa − n   (k(z, z) = 1 on the diagonal)
     MMD^2_u = S_xx / (m(m−1)) + S_yy / (n(n−1)) − 2 S_xy / (mn).
 
-``K`` is never held: kernel blocks of ``chunk_size`` rows are multiplied by the indicators of a batch of
-permutations (the observed labelling first), so all permutations cost one kernel pass per batch.
+``K`` is never held: kernel blocks of ``chunk_size`` rows (``mmd.gaussian_kernel_blocks``, the kernel of
+``mmd2_unbiased`` with ``matmul_dtype="float64"``; each block above the diagonal also serves as its transpose) are
+multiplied by the indicators of a batch of permutations (the observed labelling first), so all permutations cost
+one pass over the upper half of ``K`` per batch.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from dataclasses import dataclass
 import torch
 
 from ganmetrics.defaults import DEFAULTS
-from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
-from ganmetrics.metrics.mmd import mmd2_unbiased
-from ganmetrics.metrics.transport import cost_matrix
+from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims, check_seed
+from ganmetrics.metrics.mmd import gaussian_bandwidth, gaussian_kernel_blocks
 
 # Permutations are processed in batches whose (N x batch) float64 indicator matrix stays below this many bytes.
 _PERMUTATION_BATCH_BYTES = 256 * 1024**2
@@ -40,15 +41,16 @@ class MMDTestResult:
     std_error: float
 
 
-def _kernel_products(z: torch.Tensor, labels: torch.Tensor, sigma: float, chunk_size: int) -> torch.Tensor:
-    """Return ``K @ labels`` for the Gaussian kernel matrix ``K`` of the rows of ``z``, block by block."""
+def _kernel_products(
+    x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, sigma: float, chunk_size: int
+) -> torch.Tensor:
+    """Return ``K @ labels`` for the Gaussian kernel matrix ``K`` of the pooled rows ``[x; y]``, block by block (each
+    block above the diagonal serves its transpose below it too)."""
     out = torch.zeros_like(labels)
-    scale = -0.5 / sigma**2
-    for i in range(0, z.shape[0], chunk_size):
-        rows = z[i : i + chunk_size]
-        for j in range(0, z.shape[0], chunk_size):
-            block = cost_matrix(rows, z[j : j + chunk_size], "sqeuclidean").mul_(scale).exp_()
-            out[i : i + chunk_size] += block @ labels[j : j + chunk_size]
+    for rows, cols, block in gaussian_kernel_blocks(x, y, sigma, chunk_size):
+        out[rows.start : rows.stop] += block @ labels[cols.start : cols.stop]
+        if rows != cols:
+            out[cols.start : cols.stop] += block.T @ labels[rows.start : rows.stop]
     return out
 
 
@@ -78,17 +80,17 @@ def _permutation_statistics(
     """Return the statistics of the observed labelling and ``permutations`` random ones, sigma, standard error.
 
     Validates the inputs (named ``x``, ``y``, ``permutations``, ``seed``, ``chunk_size``; ``sigma`` through
-    ``mmd2_unbiased``), which also gives the median-heuristic bandwidth when ``sigma`` is None.
+    ``gaussian_bandwidth``, which also gives the median-heuristic bandwidth when ``sigma`` is None).
     """
     xs = as_samples(x, "x")
     ys = as_samples(y, "y", device=xs.device)
     check_same_dims(xs, ys, ("x", "y"))
     chunk_size = check_int(chunk_size, "chunk_size", 1)
     permutations = check_int(permutations, "permutations", 0)
-    seed = check_int(seed, "seed", 0)
-    sigma = mmd2_unbiased(xs, ys, sigma=sigma, seed=seed).sigma
-    z = torch.cat([xs, ys])
-    big_n, m, n = z.shape[0], xs.shape[0], ys.shape[0]
+    seed = check_seed(seed)
+    sigma = gaussian_bandwidth(xs, ys, sigma, seed=seed)
+    m, n = xs.shape[0], ys.shape[0]
+    big_n = m + n
     generator = torch.Generator().manual_seed(seed)
     orders = [torch.arange(big_n)] + [torch.randperm(big_n, generator=generator) for _ in range(permutations)]
     batch = max(1, _PERMUTATION_BATCH_BYTES // (8 * big_n) - 1)
@@ -99,12 +101,13 @@ def _permutation_statistics(
         for column, order in enumerate(chunk):
             labels[order[:m], column] = 1
         labels[:, -1] = 1  # the last column gives the row sums r = K 1
-        labels = labels.to(z.device)
-        products = _kernel_products(z, labels, sigma, chunk_size)
+        labels = labels.to(xs.device)
+        products = _kernel_products(xs, ys, labels, sigma, chunk_size)
         row_sums = products[:, -1]
         if own_sums is None:  # the observed labelling: each row's kernel sum over its own sample
             own_sums = torch.cat([products[:m, 0], row_sums[m:] - products[m:, 0]])
         values.append(_statistics(products[:, :-1], labels[:, :-1], row_sums, m, n))
+    assert own_sums is not None  # the first chunk always holds the observed labelling
     return torch.cat(values), sigma, _standard_error(own_sums, row_sums, m, n)
 
 
@@ -163,7 +166,7 @@ def mmd_permutation_test(
     (Phipson & Smyth 2010: the observed labelling counts as one permutation, so ``p >= 1/(1 + P)`` and the test
     is exact at level ``α`` when ``p <= α`` rejects). The kernel and bandwidth are fixed across permutations:
     ``sigma``, or the median heuristic of ``mmd2_unbiased`` on the pooled sample. ``mmd2`` is the observed
-    statistic (equal to ``mmd2_unbiased(..., precision="float64")`` up to float64 round-off); ``std_error`` as
+    statistic (equal to ``mmd2_unbiased(..., matmul_dtype="float64")`` up to float64 round-off); ``std_error`` as
     ``mmd2_standard_error``.
 
     Parameters are those of ``mmd2_unbiased``, plus ``permutations`` (``>= 1``).

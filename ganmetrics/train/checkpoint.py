@@ -45,6 +45,23 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     os.replace(temporary, path)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Return the state saved at ``path`` (tensors loaded on the CPU)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+def load_checkpoint(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Return the state saved at ``path`` (tensors loaded on the CPU), a dict holding every key in ``required``.
+
+    Raises ``ValueError`` naming the file when it cannot be read (truncated, not a torch file, holds objects
+    other than tensors and plain containers), is not a dict, or lacks a ``required`` key.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises RuntimeError, UnpicklingError, EOFError, KeyError, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unexpected end of file"
+        raise ValueError(
+            f"checkpoint: {path} cannot be read ({type(error).__name__}: {reason}); it is truncated or was not "
+            f"written by ganmetrics train"
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint: {path} holds a {type(state).__name__}, not a training checkpoint")
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise ValueError(f"checkpoint: {path} is not a training checkpoint (no {missing[0]!r} entry)")
+    return state

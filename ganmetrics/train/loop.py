@@ -36,9 +36,10 @@ from tqdm import tqdm
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.evaluate import Evaluator
 from ganmetrics.features.weights import WeightsNotFoundError, resolve_weights
+from ganmetrics.mixtures import MIXTURES, Mixture2D
 from ganmetrics.train import plots
 from ganmetrics.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from ganmetrics.train.data import ImageSampler, Mixture2D, MixtureSampler, make_sampler
+from ganmetrics.train.data import DATASETS, ImageSampler, MixtureSampler, make_sampler
 from ganmetrics.train.losses import (
     LOSSES,
     discriminator_loss,
@@ -46,12 +47,15 @@ from ganmetrics.train.losses import (
     generator_loss,
     gradient_penalty,
     is_wasserstein,
+    r1_penalty,
     recipe,
 )
-from ganmetrics.train.models import build_models
+from ganmetrics.train.models import IMAGE_SIZES, build_models
 from ganmetrics.train.modes import HIGH_QUALITY, KL_UNIFORM, MODES_COVERED, mode_statistics
 
 RUN_ENTRIES = ("config.json", "metrics.jsonl", "checkpoint.pt", "samples", "plots")
+# What every checkpoint of the loop holds; a file without them was not written by it.
+CHECKPOINT_KEYS = ("step", "generator", "discriminator", "opt_g", "opt_d", "sampler", "noise", "rng")
 # Fields a resumed run may change: the length of the run and where it runs.
 RESUMABLE_CHANGES = ("steps", "device")
 POINT_METRICS = ["fid", "kid", "mmd", "sinkhorn", "emd"]
@@ -60,6 +64,10 @@ POINT_METRICS = ["fid", "kid", "mmd", "sinkhorn", "emd"]
 IMAGE_METRICS = ["fid", "kid", "mmd"]
 PLOTTED_METRICS = ["fid", "kid_mean", "mmd2", "sinkhorn", "emd", MODES_COVERED, HIGH_QUALITY, KL_UNIFORM]
 GRID_IMAGES = 64
+
+
+# The JSON types each TrainConfig annotation accepts in config.json (an integer is a valid float).
+CONFIG_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "None": type(None)}
 
 
 class TrainingDiverged(RuntimeError):
@@ -78,10 +86,11 @@ class TrainConfig:
     steps: int = DEFAULTS["train_steps"]
     batch_size: int | None = None
     lr: float | None = None
-    lr_decay: bool = True  # linearly to 0 over the run, as Gulrajani et al.'s WGAN-GP CIFAR-10 code does
+    lr_decay: bool = DEFAULTS["train_lr_decay"]  # linearly to 0 over the run, as Gulrajani et al.'s WGAN-GP code
     d_steps: int | None = None
-    real_label: float = 1.0  # one-sided label smoothing when < 1 (Salimans et al. 2016 use 0.9)
-    instance_noise: float = 0.0  # initial std of the noise on D's inputs, decaying linearly to 0
+    r1: float | None = None  # R1 penalty weight gamma on D's gradient at real points (losses.r1_penalty)
+    real_label: float = DEFAULTS["train_real_label"]  # one-sided label smoothing when < 1 (Salimans et al.: 0.9)
+    instance_noise: float = DEFAULTS["train_instance_noise"]  # initial std of noise on D's inputs, decaying to 0
     feature_matching: bool = False
     z_dim: int = DEFAULTS["train_z_dim"]
     width: int = DEFAULTS["train_width"]  # MLP hidden units, or DCGAN base channels for images
@@ -93,7 +102,7 @@ class TrainConfig:
     checkpoint_every: int = DEFAULTS["train_checkpoint_every"]
     log_every: int = DEFAULTS["train_log_every"]
     seed: int = DEFAULTS["seed"]
-    device: str = "auto"
+    device: str = DEFAULTS["train_device"]
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field that is out of range."""
@@ -109,28 +118,75 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr: must be positive, got {self.lr!r}")
+        if self.r1 is not None and not self.r1 >= 0:
+            raise ValueError(f"r1: must be non-negative, got {self.r1!r}")
         if not 0.5 < self.real_label <= 1.0:
             raise ValueError(f"real_label: the smoothed real target must lie in (0.5, 1], got {self.real_label!r}")
         if self.real_label < 1.0 and is_wasserstein(self.loss):
             raise ValueError(f"real_label: label smoothing applies to the BCE objectives, not {self.loss!r}")
         if self.instance_noise < 0:
             raise ValueError(f"instance_noise: must be non-negative, got {self.instance_noise!r}")
+        if self.data not in DATASETS and self.image_size not in IMAGE_SIZES:
+            raise ValueError(f"image_size: images are resized to one of {IMAGE_SIZES} px, got {self.image_size!r}")
+        resolve_device(self.device)
 
 
 def load_config(out: str | os.PathLike) -> TrainConfig:
-    """Return the ``TrainConfig`` saved in ``out/config.json``."""
-    return TrainConfig(**json.loads((Path(out) / "config.json").read_text()))
+    """Return the ``TrainConfig`` saved in ``out/config.json``.
+
+    Raises ``ValueError`` naming the file when it is not a JSON object of ``TrainConfig`` fields (and the first
+    unknown key), ``FileNotFoundError`` when it does not exist.
+    """
+    path = Path(out) / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"config: {path} is not valid JSON ({error})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"config: {path} must hold a JSON object of settings, got {type(saved).__name__}")
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(saved) - set(fields))
+    if unknown:
+        raise ValueError(f"config: {path} has unknown key {unknown[0]!r}; the keys are {', '.join(sorted(fields))}")
+    for key, value in saved.items():
+        allowed = [CONFIG_TYPES[name] for name in str(fields[key]).split(" | ")]
+        if not any(type(value) is kind or (kind is float and type(value) is int) for kind in allowed):
+            raise ValueError(f"config: {path} has {key} = {value!r}; expected {fields[key]}")
+    saved.setdefault("r1", 0.0)  # written before the R1 option existed: that run trained without it
+    return TrainConfig(**saved)
 
 
 def read_records(out: str | os.PathLike) -> list[dict[str, Any]]:
-    """Return the records of ``out/metrics.jsonl`` in order (empty when the file does not exist)."""
+    """Return the records of ``out/metrics.jsonl`` in order (empty when the file does not exist).
+
+    A last line that is not a complete JSON object (a write torn by a killed run) is left out. Raises
+    ``ValueError`` naming the file and the line when an earlier line is not one.
+    """
     path = Path(out) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    lines = path.read_text().splitlines() if path.exists() else []
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or "step" not in record:
+            if number == len(lines):
+                break
+            raise ValueError(f"metrics: line {number} of {path} is not a JSON record; the log cannot be resumed")
+        records.append(record)
+    return records
 
 
-def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
+def _check_output(out: Path, resume: bool, overwrite: bool) -> None:
+    """Raise when ``out`` cannot take this run; reads only, so a refused run leaves nothing behind."""
     if resume and overwrite:
         raise ValueError("resume and overwrite: exclude each other; pick one")
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"out: {folder} is a file, so {out} cannot be a folder")
+            break
     if resume:
         if not (out / "checkpoint.pt").exists():
             raise FileNotFoundError(f"out: {out} holds no checkpoint.pt to resume from")
@@ -140,17 +196,48 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
         raise FileExistsError(
             f"out: {out} already holds a run ({', '.join(present)}); resume it (--resume) or replace it (--overwrite)"
         )
-    for name in present:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _prepare_output(out: Path, config: TrainConfig, resume: bool) -> None:
+    """Empty ``out`` of an earlier run (unless resuming), make its folders and write ``config.json``."""
+    if not resume:
+        for name in RUN_ENTRIES:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
     for folder in (out, out / "samples", out / "plots"):
         folder.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
 
 
-def _resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """Return the device ``name`` names (``auto``: CUDA when available, else the CPU).
+
+    Raises ``ValueError`` naming the device when torch does not know it or cannot allocate on it here.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:  # unknown name; CUDA not built in or no GPU
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"device: {name!r} cannot be used here ({reason}); try auto or cpu") from None
+    return device
+
+
+def resolve_recipe(config: TrainConfig) -> TrainConfig:
+    """Return ``config`` with the recipe's batch size, learning rate, D steps and R1 weight where it has ``None``."""
+    objective = recipe(config.loss, images=config.data not in MIXTURES)
+    return dataclasses.replace(
+        config,
+        batch_size=config.batch_size if config.batch_size is not None else objective.batch_size,
+        lr=config.lr if config.lr is not None else objective.lr,
+        d_steps=config.d_steps if config.d_steps is not None else objective.d_steps,
+        r1=config.r1 if config.r1 is not None else objective.r1_weight or 0.0,
+    )
 
 
 class Scorer:
@@ -232,16 +319,20 @@ def train(
     stream and every random state); ``config`` must then equal the saved one except ``steps`` and ``device``.
     ``overwrite=True`` replaces a run already in ``out``. ``progress`` shows a tqdm bar on stderr.
 
-    Raises ``ValueError`` for an invalid config, ``FileExistsError`` when ``out`` holds a run and neither flag
-    is given, ``FileNotFoundError`` when there is nothing to resume or the data files are missing,
-    ``TrainingDiverged`` when a loss stops being finite.
+    ``config.json`` records ``config`` with the recipe's values in place of ``None`` (``resolve_recipe``).
+    Everything is checked (settings, device, data, models, a resumed run's files) before anything is written.
+
+    Raises ``ValueError`` for an invalid config or unreadable run files, ``FileExistsError`` when ``out`` holds a
+    run and neither flag is given, ``FileNotFoundError`` when there is nothing to resume or the data files are
+    missing, ``TrainingDiverged`` when a loss stops being finite.
     """
     config.validate()
-    sampler = make_sampler(config.data, config.seed, config.data_root, config.image_size)
+    config = resolve_recipe(config)
     out = Path(out)
-    _prepare_output(out, resume, overwrite)
+    _check_output(out, resume, overwrite)
+    sampler = make_sampler(config.data, config.seed, config.data_root, config.image_size)
     if resume:
-        saved = load_config(out)
+        saved = resolve_recipe(load_config(out))
         changed = [
             f"{f.name} (saved {getattr(saved, f.name)!r}, given {getattr(config, f.name)!r})"
             for f in dataclasses.fields(TrainConfig)
@@ -249,7 +340,6 @@ def train(
         ]
         if changed:
             raise ValueError(f"config: a resumed run must keep its settings; these differ: {'; '.join(changed)}")
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     # The 2-D MLPs are too small to gain from threads; one thread also makes their runs independent of the
     # machine's core count (the reduction order of a threaded matmul can depend on it).
     threads = torch.get_num_threads()
@@ -262,14 +352,12 @@ def train(
 
 
 def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress: bool) -> dict[str, Any]:
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
     objective = recipe(config.loss, images=isinstance(sampler, ImageSampler))
-    lr = config.lr if config.lr is not None else objective.lr
-    d_steps = config.d_steps if config.d_steps is not None else objective.d_steps
-    batch_size = config.batch_size if config.batch_size is not None else objective.batch_size
+    lr, d_steps, batch_size = config.lr, config.d_steps, config.batch_size  # resolved by train()
     generator, discriminator = build_models(
         sampler.shape, config.z_dim, config.width, config.depth, critic_batch_norm=config.loss != "wgan-gp"
     )
@@ -286,8 +374,10 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
 
     step, sums, count, wall = 0, {}, 0, 0.0
     checkpoint = out / "checkpoint.pt"
+    state = load_checkpoint(checkpoint, CHECKPOINT_KEYS) if resume else {}
+    records = read_records(out) if resume else []
+    _prepare_output(out, config, resume)  # the first write to out: everything above has been checked
     if resume:
-        state = load_checkpoint(checkpoint)
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
@@ -296,13 +386,11 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
         noise.set_state(state["noise"])
         restore_rng(state["rng"])
         step, sums, count, wall = state["step"], state["loss_sums"], state["loss_count"], state["wall_time"]
-        records = [r for r in read_records(out) if r["step"] <= step]
+        records = [r for r in records if r["step"] <= step]
         _write_records(out, records)
         for stale in (out / "samples").glob("step_*"):  # written after the checkpoint by the killed run
             if int(stale.stem.split("_")[1]) > step:
                 stale.unlink()
-    else:
-        records = []
     last_checkpoint = step if resume else None
     if scorer.note:
         tqdm.write(f"note: {scorer.note}", file=sys.stderr)
@@ -325,12 +413,17 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
             real = sampler.next(batch_size).to(device)
             with torch.no_grad():
                 fake = generator(latent())
-            real_out, fake_out = discriminator(noisy(real, at)), discriminator(noisy(fake, at))
+            real_in = noisy(real, at).requires_grad_(config.r1 > 0)
+            real_out, fake_out = discriminator(real_in), discriminator(noisy(fake, at))
             d_loss = discriminator_loss(config.loss, real_out, fake_out, config.real_label)
             total = d_loss
+            if config.r1 > 0:
+                penalty = r1_penalty(real_out, real_in)
+                total = total + config.r1 / 2 * penalty
+                _add(logged, "r1_penalty", penalty.item() / d_steps)
             if objective.gp_weight is not None:
                 penalty = gradient_penalty(discriminator, real, fake, noise)
-                total = d_loss + objective.gp_weight * penalty
+                total = total + objective.gp_weight * penalty
                 _add(logged, "gradient_penalty", penalty.item() / d_steps)
             opt_d.zero_grad(set_to_none=True)
             total.backward()
@@ -444,7 +537,14 @@ def _save_samples(out: Path, step: int, fake: torch.Tensor) -> None:
 def _write_plots(out: Path, records: list[dict[str, Any]], scorer: Scorer) -> None:
     plots.plot_losses(records, out / "plots" / "losses.png")
     if any("metrics" in r for r in records):
-        plots.plot_metrics(records, PLOTTED_METRICS, out / "plots" / "metrics.png")
+        modes = len(scorer.mixture.centres) if scorer.mixture is not None else None
+        plots.plot_metrics(records, PLOTTED_METRICS, out / "plots" / "metrics.png", modes=modes)
     if scorer.mixture is not None:
         snapshots = [(int(p.stem.split("_")[1]), np.load(p)) for p in sorted((out / "samples").glob("step_*.npy"))]
-        plots.plot_snapshots(scorer.reference.numpy(), snapshots, out / "plots" / "snapshots.png")
+        plots.plot_snapshots(
+            scorer.reference.numpy(),
+            snapshots,
+            out / "plots" / "snapshots.png",
+            scorer.mixture.centres.numpy(),
+            scorer.mixture.sigma,
+        )

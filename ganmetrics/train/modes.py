@@ -13,7 +13,7 @@ These are the three numbers the mode-collapse literature reports for the 2-D mix
   nearest-centre assignments of *all* samples (quality is measured separately above) and ``u`` the uniform
   distribution over the ``K`` modes (the true mixture weights). Empty bins contribute 0 (the limit
   ``0 log 0 = 0``), so the value is finite, lies in ``[0, log K]``, is 0 exactly for a balanced histogram and
-  ``log K`` when every sample is assigned to one mode.
+  ``log K`` when every sample is assigned to one mode. Computed by ``ganmetrics.metrics.divergences.kl_divergence``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_same_dims
+from ganmetrics.metrics.divergences import kl_divergence
 
 # PacGAN's threshold: a mode is lost with fewer than 20 of 2,500 samples within 3 sigma of it.
 MIN_FRACTION = 20 / 2500
@@ -58,9 +59,8 @@ def mode_statistics(
     good = distance <= 3 * sigma
     per_mode_good = torch.bincount(nearest[good], minlength=k)
     p = torch.bincount(nearest, minlength=k).to(torch.float64) / n
-    nonzero = p[p > 0]
     return {
         MODES_COVERED: float((per_mode_good >= min_fraction * n).sum()),
         HIGH_QUALITY: float(good.to(torch.float64).mean()),
-        KL_UNIFORM: float((nonzero * torch.log(nonzero * k)).sum()),
+        KL_UNIFORM: kl_divergence(p, torch.full_like(p, 1.0 / k)),
     }

@@ -65,30 +65,33 @@ def test_frechet_case_ours_is_exact_on_rank_deficient_stats() -> None:
 def test_kernel_case_deterministic_kid_matches_the_float64_formula() -> None:
     # One subset holding every sample: no randomness. Ours by default evaluates dot products in float32 with the
     # rest in float64: the issue's 1e-6 relative (measured 2e-7 on these small smoke samples, see mmd.py); with
-    # precision="float64", float64 round-off only (1e-10). The peers, in float32, are only expected within ~1e-4.
-    _, exact, gaussian = load_case("kernel").run(SMOKE)
+    # matmul_dtype="float64", float64 round-off only (1e-10). The peers, in float32, are only expected within ~1e-4.
+    _, _, exact, gaussian = load_case("kernel").run(SMOKE)
     assert exact.agreement(exact.row("kid")) < 1e-6
     assert gaussian.agreement(gaussian.row("mmd2_unbiased")) < 1e-6
-    assert exact.agreement(exact.row('kid(precision="float64")')) < 1e-10
-    assert gaussian.agreement(gaussian.row('mmd2_unbiased(precision="float64")')) < 1e-10
+    assert exact.agreement(exact.row('kid(matmul_dtype="float64")')) < 1e-10
+    assert gaussian.agreement(gaussian.row('mmd2_unbiased(matmul_dtype="float64")')) < 1e-10
 
 
-@pytest.mark.slow  # about 170 s on two cores: three CLIs on real image folders
-def test_e2e_case_runs_every_cli_and_features_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.slow  # about 2 minutes on two cores: CLI processes and three models
+def test_e2e_case_runs_the_cli_and_every_extractor_and_features_agree() -> None:
     tables = load_case("e2e").run(SMOKE)
     timed = [t for t in tables if t.timed]
-    assert len(timed) == 2
-    for table in timed:
-        for row in table.rows:
-            assert not row.error, f"{table.title}: {row.name} failed: {row.error}"
-        # Same weights and resize mode: FID agrees to float32 feature rounding (1e-5 relative is generous for
-        # features that agree to ~1e-5 absolute).
-        ours = next(r for r in table.rows if r.ours)
-        assert table.agreement(ours) < 1e-5
+    assert len(timed) == 1
+    for row in timed[0].rows:
+        assert not row.error, f"{timed[0].title}: {row.name} failed: {row.error}"
+    # Same weights and resize mode: FID agrees to float32 feature rounding (1e-5 relative is generous for
+    # features that agree to ~1e-5 absolute).
+    assert timed[0].agreement(next(r for r in timed[0].rows if r.ours)) < 1e-5
     probe = next(t for t in tables if t.title.startswith("Feature agreement"))
     # One thread on both sides: identical kernels; 1e-5 absolute is the parity tests' bound. fp32-fast rounds
     # differently by design: within 1e-3 absolute (measured ~9e-5 on features up to ~2-4).
-    assert all(r.value < 1e-5 for r in probe.rows if "1 thread" in r.name and "fp32-fast" not in r.name)
+    assert {r.name for r in probe.rows} == {
+        "pytorch-fid get_activations, 1 thread(s)",
+        "torch-fidelity extractor, 1 thread(s)",
+        "ours fp32-fast against ours fp32, 1 thread(s)",
+    }
+    assert all(r.value < 1e-5 for r in probe.rows if "fp32-fast" not in r.name)
     assert all(0 <= r.value < 1e-3 for r in probe.rows if "fp32-fast" in r.name)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from ganmetrics.cli.all import all_command
 from ganmetrics.cli.options import ErrorReportingGroup
+from ganmetrics.inputs import RankDeficientWarning
 from ganmetrics.metrics.bootstrap import fid_interval, kid_interval
 from ganmetrics.metrics.extrapolation import is_infinity
 from ganmetrics.metrics.frechet import fid_from_features
@@ -128,3 +129,28 @@ def test_inception_score_of_a_features_only_npy_is_refused(files: dict[str, Path
     code, out, err = run(files["real"], files["fake_npy"], "--metrics", "is")
     assert code == 1 and out == ""
     assert err.startswith("Error: ") and "fake.npy" in err
+
+
+def test_default_kid_subset_size_is_lowered_to_the_smaller_sample_and_reported(files: dict[str, Path]) -> None:
+    # Issue 14, section 3: `all` on samples smaller than KID's default subset size (1000) failed after extraction.
+    x, y = np.load(files["real"]), np.load(files["fake_npy"])
+    with pytest.warns(UserWarning, match=r"kid: the subset size is lowered from its default 1000 to 100"):
+        result = run_json(files["real"], files["fake_npy"], "--metrics", "kid")
+    assert result["kid_subset_size"] == 100
+    assert (result["kid_mean"], result["kid_std"]) == kid(x, y, subset_size=100)
+
+
+def test_an_explicit_kid_subset_size_above_a_sample_is_refused_naming_kid_and_the_flag(
+    files: dict[str, Path],
+) -> None:
+    code, out, err = run(files["real"], files["fake_npy"], "--metrics", "kid", "--subset-size", 500)
+    assert code == 1 and out == ""
+    expected = f"the subset size 500 (--subset-size, subset_size) is larger than the 100 samples of {files['fake_npy']}"
+    assert f"Error: kid: {expected}" in err
+
+
+def test_fid_in_all_warns_of_rank_deficiency_like_the_fid_command(files: dict[str, Path], tmp_path: Path) -> None:
+    small = tmp_path / "small.npy"
+    np.save(small, np.random.default_rng(1).standard_normal((5, 6)))
+    with pytest.warns(RankDeficientWarning, match="5 samples for 6 feature dimensions"):
+        run_json(files["real"], small, "--metrics", "fid")

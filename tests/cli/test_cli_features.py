@@ -63,7 +63,7 @@ def test_kid_mmd_is_json_equal_the_api(files: dict[str, Path], tmp_path: Path) -
     assert (got["mmd2"], got["sigma"]) == (expected.mmd2, expected.sigma)
     logits = tmp_path / "logits.npy"
     np.save(logits, np.random.default_rng(1).standard_normal((100, 10)) * 3)
-    got = run_json("is", logits, "--splits", "5")
+    got = run_json("is", logits, "--splits", "5", "--assume-logits")  # 10 classes, not the Inception's 1008
     assert (got["is_mean"], got["is_std"]) == inception_score(np.load(logits), splits=5)
 
 

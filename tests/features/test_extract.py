@@ -389,3 +389,33 @@ def test_fp32_fast_stays_within_rounding_of_fp32(inception_case, fid_model, one_
     # moves pool3 by O(1).
     assert deviation < 2e-4
     assert fast.metadata["numerics"] == "fp32-fast"
+
+
+class NaNAfter(PixelProbe):
+    """Stand-in network whose pool3 row is NaN for the images whose first pixel is above ``threshold``."""
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor, outputs=("pool3",)) -> dict[str, torch.Tensor]:
+        rows = super().forward(x, outputs)["pool3"].clone()
+        rows[x[:, 0, 0, 0] > self.threshold] = float("nan")
+        return {"pool3": rows}
+
+
+def test_non_finite_features_are_refused_naming_the_first_image_that_gave_them(tmp_path):
+    # Issue 14, item 8: weights with a NaN convolution wrote an all-NaN feature file, exit 0.
+    images = _write_images(tmp_path, [f"{i}.png" for i in range(5)])
+    first_pixels = [float(preprocess(image[None], "pytorch-fid")[0, 0, 0, 0]) for image in images]
+    threshold = sorted(first_pixels)[-2] - 1e-6  # the two brightest images give NaN
+    first_bad = min(i for i, v in enumerate(first_pixels) if v > threshold)
+    bad_file = tmp_path / f"{first_bad}.png"
+    with pytest.raises(ValueError, match=rf"^{bad_file}: the network's pool3 output is not finite"):
+        _extract(tmp_path, model=NaNAfter(threshold), batch_size=5)
+
+
+def test_random_test_weights_are_recorded_in_the_metadata(tmp_path, fid_weights):
+    _write_images(tmp_path, ["a.png", "b.png"])
+    extraction = extract_features(tmp_path, weights=fid_weights, num_workers=0, progress=False, device="cpu")
+    assert extraction.metadata["weights_kind"] == "random-test"

@@ -89,11 +89,11 @@ def _metric_values(features: dict[str, np.ndarray]) -> dict[str, float]:
         streamed.update(a[start : start + 3])
     # The kernel metrics in float64: the stored values are the exact formula, comparable at STORED_RTOL on any
     # CPU (the float32 default is tested against the formula in tests/metrics).
-    kid_mean, _ = kid(a, b, subsets=1, subset_size=len(a), seed=0, precision="float64")
+    kid_mean, _ = kid(a, b, subsets=1, subset_size=len(a), seed=0, matmul_dtype="float64")
     is_mean, is_std = inception_score(
         np.concatenate([features["a_logits_unbiased"], features["b_logits_unbiased"]]), splits=2
     )
-    mmd = mmd2_unbiased(a, b, seed=0, precision="float64")
+    mmd = mmd2_unbiased(a, b, seed=0, matmul_dtype="float64")
     return {
         "fid": fid_from_features(a, b),
         "fid_tf_vs_clean": fid_from_features(features["a_tf_pool3"], features["a_clean_pool3"]),

@@ -1,5 +1,5 @@
 """KID: numpy per-subset formula (float64 and float32 matmuls), exact torch-fidelity parity on shared subsets,
-full-set case, bad inputs."""
+clean-fid and torch-fidelity on the full-set case, bad inputs."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def features(seed: int, n_x: int = 120, n_y: int = 150, d: int = 16) -> tuple[np
 
 def test_kid_of_one_full_subset_equals_full_sample_unbiased_mmd2() -> None:
     x, y = features(0, n_x=80, n_y=80)
-    mean, std = kid(x, y, subsets=1, subset_size=80, precision="float64")
+    mean, std = kid(x, y, subsets=1, subset_size=80, matmul_dtype="float64")
     # One subset holding every row (in another order): the full-sample estimate up to float64 summation
     # round-off; the result is O(1e-2) built from O(1) kernel sums, so 1e-12 relative.
     assert mean == pytest.approx(numpy_kid_mmd2(x, y), rel=1e-12)
@@ -43,7 +43,7 @@ def test_kid_of_one_full_subset_equals_full_sample_unbiased_mmd2() -> None:
 
 @pytest.mark.parametrize(("d", "shift"), [(64, 0.1), (256, 0.2), (256, 5.0)])
 def test_float32_kid_matches_the_float64_formula(d: int, shift: float) -> None:
-    # Default precision: float32 matmul of the rows centred on their sample's mean, float64 for the rest.
+    # Default matmul_dtype: float32 matmul of the rows centred on their sample's mean, float64 for the rest.
     rng = np.random.default_rng(d)
     x = np.maximum(rng.normal(0.2, 0.7, size=(120, d)), 0.0)
     y = np.maximum(rng.normal(0.2 + shift, 0.7, size=(120, d)), 0.0)
@@ -70,10 +70,24 @@ def test_kid_of_one_full_subset_equals_torch_fidelity() -> None:
     ref = kid_features_to_metric(
         torch.from_numpy(x), torch.from_numpy(y), kid_subsets=1, kid_subset_size=64, verbose=False
     )
-    mean, std = kid(x, y, subsets=1, subset_size=64, precision="float64")
+    mean, std = kid(x, y, subsets=1, subset_size=64, matmul_dtype="float64")
     # torch-fidelity in float64 (float64 inputs); same estimator, different summation order: 1e-10.
     assert mean == pytest.approx(ref[KEY_METRIC_KID_MEAN], rel=1e-10)
     assert std == ref[KEY_METRIC_KID_STD] == 0.0
+
+
+@pytest.mark.parametrize("matmul_dtype", ["float64", "float32"])
+def test_kid_of_one_full_subset_equals_clean_fid(matmul_dtype: str) -> None:
+    # clean-fid's kernel_distance with one subset of all rows (its random order does not change the estimator):
+    # ((sum_{i != j} k_xx + k_yy) / (m - 1) - 2 sum k_xy / m) / m, Lemma 6 for m = n, computed in numpy on the
+    # float64 inputs. Ours in float64: summation order only, 1e-10; in float32 the documented 1e-6 (module
+    # docstring of mmd, "Precision").
+    from cleanfid.fid import kernel_distance  # a heavy import (torchvision, requests): only for this test
+
+    x, y = features(9, n_x=90, n_y=90, d=64)
+    expected = kernel_distance(x, y, num_subsets=1, max_subset_size=90)
+    mean, _ = kid(x, y, subsets=1, subset_size=90, matmul_dtype=matmul_dtype)
+    assert mean == pytest.approx(expected, rel=1e-10 if matmul_dtype == "float64" else 1e-6)
 
 
 def test_kid_matches_numpy_formula_on_its_own_subsets() -> None:
@@ -81,7 +95,7 @@ def test_kid_matches_numpy_formula_on_its_own_subsets() -> None:
     index_x, index_y = mmd._kid_subset_indices(len(x), len(y), 12, 50, 3)
     pairs = zip(index_x.numpy(), index_y.numpy(), strict=True)
     per_subset = [numpy_kid_mmd2(x[ix], y[iy]) for ix, iy in pairs]
-    mean, std = kid(x, y, subsets=12, subset_size=50, seed=3, precision="float64")
+    mean, std = kid(x, y, subsets=12, subset_size=50, seed=3, matmul_dtype="float64")
     # Mean and ddof = 0 std of the per-subset values, each exact to float64 round-off: 1e-10 relative
     # (the std, a difference of nearby numbers, gets 1e-8).
     assert mean == pytest.approx(np.mean(per_subset), rel=1e-10)
@@ -109,7 +123,7 @@ def test_kid_matches_torch_fidelity_exactly_on_the_same_subsets(monkeypatch: pyt
         return torch.as_tensor(np.stack(rows_x)), torch.as_tensor(np.stack(rows_y))
 
     monkeypatch.setattr(mmd, "_kid_subset_indices", torch_fidelity_indices)
-    mean, std = kid(x, y, subsets=subsets, subset_size=subset_size, seed=seed, precision="float64")
+    mean, std = kid(x, y, subsets=subsets, subset_size=subset_size, seed=seed, matmul_dtype="float64")
     ref = kid_features_to_metric(
         torch.from_numpy(x),
         torch.from_numpy(y),
@@ -150,15 +164,16 @@ def test_kid_subsets_are_seeded_draws_without_replacement() -> None:
     assert not torch.equal(mmd._kid_subset_indices(30, 40, 20, 25, seed=6)[0], index_x)
 
 
-def test_kid_does_not_depend_on_the_subset_batch_size(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("matmul_dtype", ["float64", "float32"])
+def test_kid_does_not_depend_on_the_gram_tile_size(matmul_dtype: str) -> None:
     x, y = features(6)
-    batched = kid(x, y, subsets=9, subset_size=40, precision="float64")
-    # One subset per batch (the byte budget below the size of one subset).
-    monkeypatch.setattr(mmd, "_KID_BATCH_BYTES", 1)
-    one_by_one = kid(x, y, subsets=9, subset_size=40, precision="float64")
-    # Same kernel entries, same per-subset sums: bitwise equality is not promised by batched matmuls,
-    # so 1e-12 relative (in float64: float32 batched and single matmuls round differently, ~1e-8).
-    assert one_by_one == pytest.approx(batched, rel=1e-12)
+    whole = kid(x, y, subsets=9, subset_size=40, matmul_dtype=matmul_dtype)  # one 80-row tile per subset
+    tiled = kid(x, y, subsets=9, subset_size=40, matmul_dtype=matmul_dtype, chunk_size=7)  # 12 tiles, split rows
+    # Same kernel entries summed in another grouping, and in float32 the same dot products (each entry is one
+    # float32 dot product, whichever tile holds it, up to the BLAS's summation order): 1e-12 relative in float64,
+    # 1e-7 in float32 (a float32 dot product's order changes it by ~1e-8 of the kernel argument).
+    rel = 1e-12 if matmul_dtype == "float64" else 1e-7
+    assert tiled == pytest.approx(whole, rel=rel)
 
 
 def test_kid_accepts_float32_tensors() -> None:
@@ -211,14 +226,14 @@ def test_kid_rejects_1d_arrays() -> None:
         kid(np.random.rand(10, 3), np.random.rand(10), subsets=2, subset_size=5)
 
 
-def test_kid_rejects_an_unknown_precision() -> None:
-    with pytest.raises(ValueError, match="precision: expected one of 'float32', 'float64', got 'half'"):
-        kid(np.random.rand(10, 3), np.random.rand(10, 3), subsets=2, subset_size=5, precision="half")
+def test_kid_rejects_an_unknown_matmul_dtype() -> None:
+    with pytest.raises(ValueError, match="matmul_dtype: expected one of 'float32', 'float64', got 'half'"):
+        kid(np.random.rand(10, 3), np.random.rand(10, 3), subsets=2, subset_size=5, matmul_dtype="half")
 
 
-def test_kid_rejects_a_non_string_precision() -> None:
-    with pytest.raises(TypeError, match="precision: expected a string, got int"):
-        kid(np.random.rand(10, 3), np.random.rand(10, 3), subsets=2, subset_size=5, precision=32)  # type: ignore[arg-type]
+def test_kid_rejects_a_non_string_matmul_dtype() -> None:
+    with pytest.raises(TypeError, match="matmul_dtype: expected a string, got int"):
+        kid(np.random.rand(10, 3), np.random.rand(10, 3), subsets=2, subset_size=5, matmul_dtype=32)  # type: ignore[arg-type]
 
 
 def test_kid_rejects_a_single_sample() -> None:

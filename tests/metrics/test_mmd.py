@@ -45,7 +45,7 @@ def relu_features(seed: int, m: int, n: int, d: int, shift: float) -> tuple[np.n
 @pytest.mark.parametrize("sigma", [0.5, 2.0, 30.0])
 def test_float64_mmd2_matches_full_matrix_numpy_formula(sigma: float) -> None:
     x, y = samples(0)
-    result = mmd2_unbiased(x, y, sigma=sigma, precision="float64")
+    result = mmd2_unbiased(x, y, sigma=sigma, matmul_dtype="float64")
     # Both in float64; the only difference is the distance formula (expanded vs direct, after centring) and
     # summation order, a few ulps of each kernel entry: 1e-12 relative of the O(1e-4 .. 1e-2) results.
     assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, sigma), rel=1e-12)
@@ -55,7 +55,7 @@ def test_float64_mmd2_matches_full_matrix_numpy_formula(sigma: float) -> None:
 @pytest.mark.parametrize(("d", "chunk_size"), [(64, 4096), (256, 4096), (256, 40)])
 def test_float32_mmd2_matches_float64_formula_on_separated_samples(d: int, chunk_size: int) -> None:
     x, y = relu_features(d, 150, 170, d, shift=0.2)
-    result = mmd2_unbiased(x, y, chunk_size=chunk_size)  # default precision: float32 matmuls
+    result = mmd2_unbiased(x, y, chunk_size=chunk_size)  # default matmul_dtype: float32
     expected = numpy_mmd2_unbiased(x, y, result.sigma)
     # The float32 matmul rounds each centred dot product by ~2^-24 of ||a~|| ||b~|| (~1e-7 of the kernel argument
     # at the median bandwidth); errors of different pairs largely cancel (measured 1e-9 of the mean kernel value).
@@ -75,26 +75,29 @@ def test_float32_mmd2_error_near_zero_is_bounded_by_the_mean_kernel_value() -> N
     assert abs(result.mmd2 - numpy_mmd2_unbiased(x, y, result.sigma)) <= 1e-7 * mean_kernel
 
 
-def test_default_precision_runs_the_matmuls_in_ieee_float32_and_restores_tf32(
+def test_default_matmul_dtype_runs_the_matmuls_in_ieee_float32_and_restores_tf32(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # CUDA would run float32 matmuls in TF32 (10-bit mantissa) under this setting; inside the call it must be off.
     seen: list[tuple[torch.dtype, str]] = []
-    original = mmd._BlockSums.kernel
 
-    def recording_kernel(self: mmd._BlockSums, a: mmd._Sample, b: mmd._Sample) -> torch.Tensor:
-        seen.append((a.rows.dtype, torch.backends.cuda.matmul.fp32_precision))
-        return original(self, a, b)
+    def recording(product):  # noqa: ANN001, ANN202 - wraps syrk_ / matmul_nt_
+        def call(out: torch.Tensor, a: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+            seen.append((a.dtype, torch.backends.cuda.matmul.fp32_precision))
+            return product(out, a, *args, **kwargs)
 
-    monkeypatch.setattr(mmd._BlockSums, "kernel", recording_kernel)
+        return call
+
+    monkeypatch.setattr(mmd, "syrk_", recording(mmd.syrk_))
+    monkeypatch.setattr(mmd, "matmul_nt_", recording(mmd.matmul_nt_))
     cublas, x, y = torch.backends.cuda.matmul, *samples(9)
     saved, cublas.fp32_precision = cublas.fp32_precision, "tf32"
     try:
-        mmd2_unbiased(x, y, sigma=1.0)
+        mmd2_unbiased(x, y, sigma=1.0, chunk_size=30)  # 90 pooled rows: 3 diagonal tiles (syrk), 3 above (matmul)
         assert cublas.fp32_precision == "tf32"
     finally:
         cublas.fp32_precision = saved
-    assert seen and set(seen) == {(torch.float32, "ieee")}
+    assert len(seen) == 6 and set(seen) == {(torch.float32, "ieee")}
 
 
 def test_mmd2_of_two_points_per_sample_matches_hand_formula() -> None:
@@ -105,14 +108,14 @@ def test_mmd2_of_two_points_per_sample_matches_hand_formula() -> None:
         return math.exp(-((a - b) ** 2) / (2 * sigma**2))
 
     expected = k(0, 1) + k(0.5, 3) - 0.5 * (k(0, 0.5) + k(0, 3) + k(1, 0.5) + k(1, 3))
-    assert mmd2_unbiased(x, y, sigma=sigma, precision="float64").mmd2 == pytest.approx(expected, rel=1e-13)
+    assert mmd2_unbiased(x, y, sigma=sigma, matmul_dtype="float64").mmd2 == pytest.approx(expected, rel=1e-13)
 
 
 def test_median_heuristic_matches_scipy_pdist_median() -> None:
     x, y = samples(1)  # 90 points: 4005 pairs, an odd count
     pooled = np.vstack([x, y])
     expected_sigma = float(np.median(pdist(pooled)))
-    result = mmd2_unbiased(x, y, precision="float64")
+    result = mmd2_unbiased(x, y, matmul_dtype="float64")
     # The expanded-square distances differ from pdist's direct ones by ~1e-15 relative.
     assert result.sigma == pytest.approx(expected_sigma, rel=1e-10)
     assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, expected_sigma), rel=1e-10)
@@ -148,34 +151,44 @@ def test_median_heuristic_default_subsample_is_2000_points() -> None:
 @pytest.mark.parametrize("chunk_size", [1, 7, 36, 37, 38])
 def test_chunked_equals_single_block(chunk_size: int) -> None:
     x, y = samples(4)
-    whole = mmd2_unbiased(x, y, sigma=1.3, chunk_size=1000, precision="float64").mmd2
-    chunked = mmd2_unbiased(x, y, sigma=1.3, chunk_size=chunk_size, precision="float64").mmd2
+    whole = mmd2_unbiased(x, y, sigma=1.3, chunk_size=1000, matmul_dtype="float64").mmd2
+    chunked = mmd2_unbiased(x, y, sigma=1.3, chunk_size=chunk_size, matmul_dtype="float64").mmd2
     # Same kernel entries summed in another grouping: float64 round-off only, 1e-12 relative.
     assert chunked == pytest.approx(whole, rel=1e-12)
 
 
-def test_kernel_blocks_never_exceed_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The memory bound behind n = 50,000: no kernel block larger than chunk_size x chunk_size is built, and the
-    # reused float64 buffer holds exactly one such block.
+def test_gram_tiles_never_exceed_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The memory bound behind n = 50,000: no Gram tile larger than chunk_size x chunk_size is formed, and each pair
+    # of rows is formed once (tiles on and above the diagonal of the pooled 190 x 190 Gram matrix).
     shapes: list[tuple[int, int]] = []
-    buffers: list[int] = []
-    original = mmd._BlockSums.kernel
+    diagonal: list[int] = []
 
-    def recording_kernel(self: mmd._BlockSums, a: mmd._Sample, b: mmd._Sample) -> torch.Tensor:
-        shapes.append((len(a), len(b)))
-        buffers.append(self.values.numel())
-        return original(self, a, b)
+    def recording(product):  # noqa: ANN001, ANN202 - wraps syrk_ / matmul_nt_
+        symmetric = product is mmd.syrk_
 
-    monkeypatch.setattr(mmd._BlockSums, "kernel", recording_kernel)
+        def call(out: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+            shapes.append(tuple(out.shape))
+            if symmetric:
+                diagonal.append(out.shape[0])
+            return product(out, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(mmd, "syrk_", recording(mmd.syrk_))
+    monkeypatch.setattr(mmd, "matmul_nt_", recording(mmd.matmul_nt_))
     x, y = samples(5, m=100, n=90)
-    result = mmd2_unbiased(x, y, sigma=1.0, chunk_size=16, precision="float64")
+    result = mmd2_unbiased(x, y, sigma=1.0, chunk_size=16, matmul_dtype="float64")
     assert shapes and max(max(s) for s in shapes) <= 16
-    assert set(buffers) == {16 * 16}
+    tiles = -(-190 // 16)
+    assert len(shapes) == tiles * (tiles + 1) // 2 and len(diagonal) == tiles
+    # Entries on and above the diagonal: the off-diagonal tiles and the upper triangles of the diagonal ones.
+    upper = sum(r * c for r, c in shapes) - sum(r * (r - 1) // 2 for r in diagonal)
+    assert upper == 190 * 191 // 2
     assert result.mmd2 == pytest.approx(numpy_mmd2_unbiased(x, y, 1.0), rel=1e-10)
 
 
-@pytest.mark.parametrize(("precision", "rel"), [("float64", 1e-10), ("float32", 1e-6)])
-def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel(precision: str, rel: float) -> None:
+@pytest.mark.parametrize(("matmul_dtype", "rel"), [("float64", 1e-10), ("float32", 1e-6)])
+def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel(matmul_dtype: str, rel: float) -> None:
     # y = x + 1e3: cross kernel terms underflow to exactly 0 and K_yy = K_xx (distances are translation
     # invariant), so MMD^2 = 2/(m(m-1)) sum_{i != j} k(x_i, x_j), computed here with pdist. Each sample is
     # centred on its own mean, so the float32 matmul sees O(1) rows, not the 1e3 offset (with the pooled mean
@@ -183,7 +196,7 @@ def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel(
     x, _ = samples(6, m=40)
     sigma = 1.0
     expected = 2.0 * 2.0 * np.exp(-pdist(x, "sqeuclidean") / (2 * sigma**2)).sum() / (40 * 39)
-    assert mmd2_unbiased(x, x + 1e3, sigma=sigma, precision=precision).mmd2 == pytest.approx(expected, rel=rel)
+    assert mmd2_unbiased(x, x + 1e3, sigma=sigma, matmul_dtype=matmul_dtype).mmd2 == pytest.approx(expected, rel=rel)
 
 
 @settings(max_examples=30, deadline=None)
@@ -191,7 +204,7 @@ def test_mmd2_of_translated_copy_far_away_is_twice_the_mean_off_diagonal_kernel(
 def test_mmd2_is_symmetric_and_invariant_to_row_permutations(seed: int, m: int, n: int, chunk: int) -> None:
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(m, 3)), rng.normal(scale=1.5, size=(n, 3))
-    options = {"chunk_size": chunk, "precision": "float64"}
+    options = {"chunk_size": chunk, "matmul_dtype": "float64"}
     base = mmd2_unbiased(x, y, **options)
     swapped = mmd2_unbiased(y, x, **options)
     permuted = mmd2_unbiased(x[rng.permutation(m)], y[rng.permutation(n)], **options)
@@ -254,14 +267,14 @@ def test_mmd2_rejects_zero_chunk_size() -> None:
         mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, chunk_size=0)
 
 
-def test_mmd2_rejects_an_unknown_precision() -> None:
-    with pytest.raises(ValueError, match="precision: expected one of 'float32', 'float64', got 'fp32'"):
-        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, precision="fp32")
+def test_mmd2_rejects_an_unknown_matmul_dtype() -> None:
+    with pytest.raises(ValueError, match="matmul_dtype: expected one of 'float32', 'float64', got 'fp32'"):
+        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, matmul_dtype="fp32")
 
 
-def test_mmd2_rejects_a_non_string_precision() -> None:
-    with pytest.raises(TypeError, match="precision: expected a string, got dtype"):
-        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, precision=torch.float32)  # type: ignore[arg-type]
+def test_mmd2_rejects_a_non_string_matmul_dtype() -> None:
+    with pytest.raises(TypeError, match="matmul_dtype: expected a string, got dtype"):
+        mmd2_unbiased(np.random.rand(4, 2), np.random.rand(4, 2), sigma=1.0, matmul_dtype=torch.float32)  # type: ignore[arg-type]
 
 
 def test_median_heuristic_rejects_a_zero_median() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable
 
@@ -377,8 +378,40 @@ def test_sinkhorn_rejects_a_non_positive_or_non_finite_reg(reg: float) -> None:
 
 def test_sinkhorn_rejects_a_reg_so_small_that_the_scaled_cost_overflows() -> None:
     x, y = samples(34)
-    with pytest.raises(ValueError, match=r"reg: 1e-320 is too small for costs up to"):
+    with pytest.raises(ValueError, match=r"reg: 1e-320 is below the smallest usable value"):
         sinkhorn_distance(x, y, 1e-320)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_sinkhorn_refuses_a_reg_below_the_smallest_usable_value_and_names_that_value(metric: str) -> None:
+    # Issue 14, item 6: reg = 1e-300 on ordinary costs ran 47 s and printed Infinity. The smallest usable value is
+    # 2**-40 max |C_ij| (exponents C / reg up to 2**40 keep a round-off of 2**-13); C from scipy's cdist.
+    x, y = samples(35)
+    C = cdist(x, y) if metric == "euclidean" else cdist(x, y, "sqeuclidean")
+    smallest = C.max() * 2.0**-40
+    with pytest.raises(ValueError, match=re.escape(f"reg: 1e-300 is below the smallest usable value {smallest:.3g} ")):
+        sinkhorn_distance(x, y, 1e-300, ground_cost=metric)
+    with pytest.raises(ValueError, match=re.escape(f"smallest usable value {smallest:.3g} ")):
+        sinkhorn_from_cost(C, smallest * 0.99)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the floor itself is accepted, converged or not
+        assert math.isfinite(sinkhorn_from_cost(C, smallest * 1.01, max_iter=5))
+
+
+@pytest.mark.parametrize("max_iter", [np.int64(50), np.int32(50)])
+def test_sinkhorn_and_emd_accept_numpy_integer_max_iter(max_iter: np.integer) -> None:
+    x, y = samples(36)
+    assert sinkhorn_distance(x, y, 0.5, max_iter=max_iter) == sinkhorn_distance(x, y, 0.5, max_iter=50)
+    assert emd(x, y, max_iter=np.int64(10**6)) == emd(x, y)
+
+
+@pytest.mark.parametrize("max_iter", [True, 2.5, "10"])
+def test_sinkhorn_and_emd_reject_a_max_iter_that_is_not_an_integer(max_iter: object) -> None:
+    x, y = samples(37)
+    with pytest.raises(TypeError, match="max_iter: expected an integer"):
+        sinkhorn_distance(x, y, 0.5, max_iter=max_iter)
+    with pytest.raises(TypeError, match="max_iter: expected an integer"):
+        emd(x, y, max_iter=max_iter)
 
 
 def test_sinkhorn_rejects_one_dimensional_samples() -> None:
@@ -474,8 +507,8 @@ def test_sinkhorn_from_cost_rejects_weights_that_do_not_match_the_cost_shape(nam
 
 
 def test_sinkhorn_from_cost_rejects_a_reg_so_small_that_the_scaled_cost_overflows() -> None:
-    # Negative costs count by their magnitude: C / reg overflows at -1e10 / 1e-300.
-    with pytest.raises(ValueError, match=r"reg: 1e-300 is too small for costs up to 1e\+10"):
+    # Negative costs count by their magnitude: the smallest usable reg for |C| up to 1e10 is 1e10 * 2**-40.
+    with pytest.raises(ValueError, match=r"reg: 1e-300 is below the smallest usable value 0.00909 for costs up to 1e"):
         sinkhorn_from_cost(np.array([[0.0, -1e10], [1.0, 0.0]]), 1e-300)
 
 

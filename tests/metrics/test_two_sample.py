@@ -47,7 +47,7 @@ def test_observed_statistic_equals_mmd2_unbiased_with_its_median_bandwidth(
 ) -> None:
     x, y = samples
     result = mmd_permutation_test(x, y, permutations=10)
-    reference = mmd2_unbiased(x, y, precision="float64")  # the permutation test's statistic is all float64
+    reference = mmd2_unbiased(x, y, matmul_dtype="float64")  # the permutation test's statistic is all float64
     assert result.sigma == reference.sigma
     assert result.mmd2 == pytest.approx(reference.mmd2, abs=1e-13)  # two float64 summation orders
 

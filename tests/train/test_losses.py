@@ -13,6 +13,7 @@ from ganmetrics.train.losses import (
     feature_matching_loss,
     generator_loss,
     gradient_penalty,
+    r1_penalty,
 )
 
 # Moderate logits, where the naive probability forms are accurate; float64 round-off bounds the difference.
@@ -80,3 +81,14 @@ def test_feature_matching_is_squared_distance_of_mean_features():
     a, b = torch.randn(8, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
     expected = np.sum((a.numpy().mean(0) - b.numpy().mean(0)) ** 2)
     assert feature_matching_loss(a, b).item() == pytest.approx(expected, abs=TOL)
+
+
+def test_r1_penalty_of_a_quadratic_discriminator_is_the_mean_squared_gradient_norm():
+    # D(x) = 0.5 x^T A x + b^T x has gradient A x + b; the expected value is that, written out in numpy.
+    a = np.array([[2.0, 0.5], [0.5, -1.0]])
+    b = np.array([0.3, -0.7])
+    x = np.array([[1.0, 2.0], [-0.5, 0.25], [3.0, -1.0]])
+    real_in = torch.tensor(x, requires_grad=True)
+    out = 0.5 * torch.einsum("ni,ij,nj->n", real_in, torch.tensor(a), real_in) + real_in @ torch.tensor(b)
+    expected = np.mean(np.sum((x @ a + b) ** 2, axis=1))  # A is symmetric, so grad = A x + b row-wise
+    assert r1_penalty(out, real_in).item() == pytest.approx(expected, rel=1e-14)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import chi2, entropy
 
-from ganmetrics.train.data import grid, ring
+from ganmetrics.mixtures import grid, ring
 from ganmetrics.train.modes import HIGH_QUALITY, KL_UNIFORM, MODES_COVERED, mode_statistics
 
 

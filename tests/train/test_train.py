@@ -5,6 +5,7 @@ One ring8 run is shared by several tests (module fixture) to keep the suite fast
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,13 +16,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ganmetrics.cli.train import train_command
-from ganmetrics.train import TrainConfig, read_records, train
+from ganmetrics.mixtures import ring
+from ganmetrics.train import TrainConfig, load_config, read_records, train
 from ganmetrics.train import loop as loop_module
-from ganmetrics.train.data import MixtureSampler, ring
+from ganmetrics.train.data import MixtureSampler
 from ganmetrics.train.loop import Scorer
+from ganmetrics.train.losses import MLP_BCE_RECIPE
 
 # The acceptance budget: the default MLP and recipe (losses.MLP_BCE_RECIPE), non-saturating loss, 2,000 steps.
-# With seed 1 it ends with 8/8 modes and 83 % high-quality samples (seed 0: 8/8, 72 %), a margin over 7 and 70 %.
+# Seed 1 ended with 8/8 modes and 88.6 % high-quality samples on torch 2.14.1 and 2.15.0 in the recipe sweep
+# (bench/RESULTS_trainer.md), a margin over 7 and 70 %; the slow test below runs all eight seeds.
 RING = dict(
     data="ring8", loss="ns", steps=2000, eval_every=500, eval_samples=1000, checkpoint_every=1000, seed=1, device="cpu"
 )
@@ -53,6 +57,50 @@ def test_non_saturating_gan_covers_seven_of_eight_modes_with_70_percent_high_qua
     final = scored[-1]["metrics"]
     assert final["modes_covered"] >= 7
     assert final["high_quality"] >= 0.70
+
+
+@pytest.mark.slow
+def test_default_ring8_run_covers_8_modes_with_70_percent_high_quality_on_at_least_7_of_8_seeds(tmp_path: Path):
+    # The acceptance criterion for `ganmetrics train --data ring8` (all defaults), seeds 0-7. Scored once,
+    # at the end: scoring does not change training (test_scoring_does_not_change_the_training_run).
+    passed = []
+    for seed in range(8):
+        config = TrainConfig(data="ring8", seed=seed, device="cpu")
+        config = dataclasses.replace(config, eval_every=config.steps, checkpoint_every=config.steps)
+        final = train(config, tmp_path / str(seed), progress=False)["metrics"]
+        passed.append(final["modes_covered"] == 8 and final["high_quality"] >= 0.70)
+    assert sum(passed) >= 7, passed
+
+
+def test_scoring_does_not_change_the_training_run(tmp_path: Path):
+    # Scoring draws from its own generators, so a run scored every 10 steps and one scored only at the end end
+    # with bit-identical weights and final metrics.
+    often = train(TrainConfig(**{**TINY, "eval_every": 10}), tmp_path / "often", progress=False)
+    once = train(TrainConfig(**{**TINY, "eval_every": TINY["steps"]}), tmp_path / "once", progress=False)
+    assert often["metrics"] == once["metrics"] and often["losses"] == once["losses"]
+    weights = [torch.load(tmp_path / name / "checkpoint.pt")["generator"] for name in ("often", "once")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_config_json_records_the_resolved_recipe(ring_run):
+    out, _, _ = ring_run
+    saved = json.loads((out / "config.json").read_text())
+    assert None not in saved.values()
+    expected = MLP_BCE_RECIPE
+    assert (saved["batch_size"], saved["lr"], saved["d_steps"], saved["r1"]) == (
+        expected.batch_size,
+        expected.lr,
+        expected.d_steps,
+        expected.r1_weight,
+    )
+
+
+def test_metrics_log_has_a_line_per_log_interval_and_metrics_at_evaluations(ring_run):
+    out, config, _ = ring_run
+    records = read_records(out)
+    assert [r["step"] for r in records] == list(range(0, config.steps + 1, config.log_every))
+    scored = [r["step"] for r in records if "metrics" in r]
+    assert scored == list(range(0, config.steps + 1, config.eval_every))
 
 
 def test_every_score_improves_from_the_first_to_the_last_evaluation(ring_run):
@@ -93,7 +141,7 @@ def test_a_run_leaves_config_metrics_checkpoint_samples_and_plots(ring_run):
             assert image.format == "PNG"
     record = scored[-1]
     assert {"step", "wall_time", "losses", "metrics"} <= set(record)
-    assert {"d_loss", "g_loss"} == set(record["losses"])
+    assert {"d_loss", "g_loss", "r1_penalty"} == set(record["losses"])
 
 
 def test_resume_after_an_interruption_gives_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -125,7 +173,7 @@ def test_resume_after_an_interruption_gives_identical_metrics(tmp_path: Path, mo
     [
         ("wgan", {"d_loss", "g_loss", "em_estimate"}),
         ("wgan-gp", {"d_loss", "g_loss", "em_estimate", "gradient_penalty"}),
-        ("minimax", {"d_loss", "g_loss"}),
+        ("minimax", {"d_loss", "g_loss", "r1_penalty"}),
     ],
 )
 def test_other_objectives_complete_and_log_their_own_losses(tmp_path: Path, loss: str, logged: set):
@@ -171,17 +219,20 @@ def test_cli_runs_and_prints_a_summary_naming_the_plots(tmp_path: Path):
             "--feature-matching",
             "--d-steps",
             "2",
+            "--r1",
+            "0.5",
         ]
     )
     assert result.exit_code == 0, result.output
     assert "final metrics: fid=" in result.output and "snapshots.png" in result.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (config["real_label"], config["instance_noise"], config["feature_matching"], config["d_steps"]) == (
-        0.9,
-        0.1,
-        True,
-        2,
-    )
+    assert (
+        config["real_label"],
+        config["instance_noise"],
+        config["feature_matching"],
+        config["d_steps"],
+        config["r1"],
+    ) == (0.9, 0.1, True, 2, 0.5)
 
 
 def test_cli_unknown_dataset_fails_listing_the_valid_names(tmp_path: Path):
@@ -276,3 +327,10 @@ def test_cli_missing_mnist_files_fail_with_the_expected_location(tmp_path: Path)
     result = _cli(["--data", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "run"), *CLI_TINY])
     assert result.exit_code != 0 and "MNIST/raw/train-images-idx3-ubyte" in result.output
     assert not (tmp_path / "run").exists()  # nothing written for a run that never started
+
+
+def test_a_config_json_from_before_the_r1_option_loads_as_a_run_without_r1(tmp_path: Path):
+    saved = dataclasses.asdict(TrainConfig(**TINY))
+    del saved["r1"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert load_config(tmp_path).r1 == 0.0

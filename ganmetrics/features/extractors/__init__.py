@@ -18,7 +18,7 @@ import torch
 from ganmetrics.features.extractors import clip, custom, dinov2, vgg
 from ganmetrics.features.extractors.inception import INCEPTION
 from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
-from ganmetrics.features.weights import read_state_dict, resolve_weights, sha256_file
+from ganmetrics.features.weights import read_state_dict, read_weights_kind, resolve_weights, sha256_file
 
 EXTRACTORS: dict[str, ExtractorSpec] = {spec.name: spec for spec in (INCEPTION, *dinov2.SPECS, *clip.SPECS, vgg.VGG16)}
 DEFAULT_EXTRACTOR = INCEPTION.name
@@ -63,7 +63,8 @@ def load_extractor(
 
     ``weights`` is an explicit file (used as is); otherwise the spec's environment variable, the cache and the
     release download are tried in that order (``resolve_weights``); a custom extractor without ``weights`` is
-    returned as the user made it, with ``weights_sha256`` None. ``requires_grad`` is switched off. The
+    returned as the user made it, with ``weights_sha256`` None. ``requires_grad`` is switched off, and
+    ``module.weights_kind`` says whether the file holds marked random test weights (``read_weights_kind``). The
     variable ``<env_var>_SHA256`` (e.g. ``GANMETRICS_DINOV2_VIT_L_14_WEIGHTS_SHA256``), when set, pins the file:
     its SHA-256 must start with that value (the way to pin weights whose release publishes no digest).
 
@@ -96,7 +97,9 @@ def load_extractor(
             f"weights: {path} has SHA-256 {digest}, which does not start with {os.environ[pin_var]} "
             f"(pinned by {pin_var})"
         )
-    module = spec.build(read_state_dict(path))
+    state = read_state_dict(path)
+    module = spec.build(state)
+    module.weights_kind = read_weights_kind(state)  # type: ignore[assignment]  # a plain attribute, not a parameter
     module.requires_grad_(False)
     return module.eval().to(device), digest
 

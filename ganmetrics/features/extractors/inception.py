@@ -31,6 +31,7 @@ from ganmetrics.features.weights import (
     FID_WEIGHTS_URL,
     WEIGHTS_ENV,
     read_state_dict,
+    read_weights_kind,
     resolve_weights,
     sha256_file,
 )
@@ -121,6 +122,9 @@ class FIDInceptionV3(nn.Module):
         "logits": 1008,
     }
     INPUT_SIZE = 299
+    # How the loaded weights are marked (``weights.read_weights_kind``): ``provenance.RANDOM_TEST_WEIGHTS`` for
+    # the seeded random weights of ``features.random_weights``, None otherwise.
+    weights_kind: str | None = None
     # The convolutional stages in order; the output named at index i is the (pooled) output of stage i.
     _STAGES = (
         ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "max_pool"),
@@ -243,14 +247,17 @@ def load_fid_inception(
 
     The file is found by ``weights.resolve_weights`` (explicit path, ``GANMETRICS_INCEPTION_WEIGHTS``, the
     cache, then a verified download) and built by ``build_fid_inception``. The model is returned on ``device``,
-    in eval mode, with ``requires_grad`` False. The digest (full hex) identifies the weights in result metadata.
+    in eval mode, with ``requires_grad`` False, and ``weights_kind`` set from the file (``weights.read_weights_kind``).
+    The digest (full hex) identifies the weights in result metadata.
 
     Raises ``weights.WeightsNotFoundError`` when no file can be found or downloaded, ``ValueError`` when the
     file cannot be read as a state dict or its keys or shapes differ (the message names the file and lists the
     first ten differences).
     """
     path = resolve_weights(weights, download=download, progress=progress)
-    model = build_fid_inception(read_state_dict(path), path)
+    state = read_state_dict(path)
+    model = build_fid_inception(state, path)
+    model.weights_kind = read_weights_kind(state)
     return model.to(device), sha256_file(path)
 
 

@@ -230,8 +230,9 @@ def test_file_that_is_not_a_state_dict_is_rejected_naming_it(tmp_path: Path) -> 
 def test_unreadable_file_is_rejected_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "garbage.pth"
     path.write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match=f"{path}: cannot be read as a PyTorch weights file"):
+    with pytest.raises(ValueError, match=f"{path}: cannot be read as a PyTorch weights file") as info:
         load_fid_inception(path, download=False)
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
 
 
 def test_unknown_output_name_is_rejected_listing_the_valid_ones(fid_model: FIDInceptionV3) -> None:
@@ -279,3 +280,35 @@ def test_folded_batchnorm_computes_the_same_function_in_float64(fid_model: FIDIn
         scale = float(expected[name].abs().max())
         assert torch.allclose(got[name], expected[name], rtol=0, atol=1e-10 * scale)
     assert all(torch.equal(v, original.state_dict()[k]) for k, v in before.items())
+
+
+class _Payload:
+    """An object whose unpickling would call a function: what weights_only=True exists to refuse."""
+
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_a_pickle_with_code_is_refused_in_one_line_naming_the_file(tmp_path: Path) -> None:
+    # Before: torch's multi-line advice to pass weights_only=False.
+    path = tmp_path / "evil.pth"
+    torch.save({"fc.weight": torch.zeros(1), "payload": _Payload()}, path)
+    with pytest.raises(ValueError) as info:
+        load_fid_inception(path, download=False)
+    message = str(info.value)
+    assert message.startswith(f"{path}: is not a plain state dict") and message.endswith("refused")
+    assert "\n" not in message and "weights_only" not in message
+
+
+def test_random_weights_carry_their_marker_and_load_with_strict_keys(fid_weights: Path) -> None:
+    model, _ = load_fid_inception(fid_weights, download=False)
+    assert model.weights_kind == "random-test"
+    state = torch.load(fid_weights, weights_only=True)
+    FIDInceptionV3().load_state_dict(state, strict=True)  # the marker is invisible to load_state_dict (and peers)
+
+
+def test_weights_without_the_marker_have_no_kind(fid_weights: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.pth"
+    torch.save(dict(torch.load(fid_weights, weights_only=True)), plain)  # a dict copy drops _metadata
+    model, _ = load_fid_inception(plain, download=False)
+    assert model.weights_kind is None

@@ -1,0 +1,58 @@
+"""The BLAS helpers against plain torch matmuls: syrk_'s upper triangle, its beta, both dtypes, the torch
+fallback for layouts BLAS cannot take, matmul_nt_, and the thread-count context."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganmetrics.metrics._blas import matmul_nt_, one_torch_thread, syrk_
+
+
+def _upper(t: torch.Tensor) -> torch.Tensor:
+    return t[tuple(torch.triu_indices(*t.shape))]
+
+
+@pytest.mark.parametrize(("dtype", "rtol"), [(torch.float64, 1e-13), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_syrk_upper_triangle_equals_the_matmul(dtype: torch.dtype, rtol: float, transpose: bool) -> None:
+    # The same dot products in another summation order: float64 round-off (1e-13 relative on sums of 40 products
+    # of O(1) numbers) or float32 round-off (1e-5).
+    a = torch.randn(23, 40, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    size = 40 if transpose else 23
+    start = torch.randn(size, size, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    out = start.clone()
+    assert syrk_(out, a, transpose=transpose, beta=0.5) is out
+    expected = (a.T @ a if transpose else a @ a.T) + 0.5 * start
+    torch.testing.assert_close(_upper(out), _upper(expected), rtol=rtol, atol=rtol)
+
+
+def test_syrk_writes_into_out_and_leaves_the_lower_triangle_alone_on_the_cpu() -> None:
+    a = torch.randn(6, 3, dtype=torch.float64)
+    out = torch.full((6, 6), float("nan"), dtype=torch.float64)
+    syrk_(out, a)
+    lower = out[tuple(torch.tril_indices(6, 6, offset=-1))]
+    assert torch.isnan(lower).all() and not torch.isnan(_upper(out)).any()
+
+
+def test_syrk_of_a_non_contiguous_input_falls_back_to_the_full_product() -> None:
+    a = torch.randn(30, 8, dtype=torch.float64)[::2]  # every other row: not contiguous
+    out = torch.zeros(15, 15, dtype=torch.float64)
+    syrk_(out, a)
+    torch.testing.assert_close(out, a @ a.T, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_matmul_nt_equals_the_matmul(dtype: torch.dtype) -> None:
+    a, b = torch.randn(9, 17, dtype=dtype), torch.randn(5, 17, dtype=dtype)
+    out = torch.empty(9, 5, dtype=dtype)
+    assert matmul_nt_(out, a, b) is out
+    torch.testing.assert_close(out, a @ b.T, rtol=1e-5 if dtype == torch.float32 else 1e-13, atol=1e-5)
+
+
+def test_one_torch_thread_restores_the_thread_count_also_after_an_error() -> None:
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), one_torch_thread(torch.device("cpu")):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
