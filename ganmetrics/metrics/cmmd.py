@@ -20,7 +20,7 @@ the differences between models the paper reports (0.1 to a few units), yet not n
 close models on small samples. Report ``cmmd`` to compare with published numbers.
 
 Both are computed by ``mmd``'s block-wise machinery (rows centred per sample, dot products by one matmul per
-block in ``precision``, kernel values and sums in float64), on the L2-normalised rows.
+block in ``matmul_dtype``, kernel values and sums in float64), on the L2-normalised rows.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
-from ganmetrics.metrics.mmd import _BlockSums, _check_precision, _gaussian_terms, mmd2_unbiased
-from ganmetrics.numerics import exact_float32
+from ganmetrics.metrics.mmd import _check_matmul_dtype, _pair_sums, _Workspace, gaussian_terms, mmd2_unbiased
 
 SIGMA = 10.0
 SCALE = 1000.0
@@ -50,7 +49,7 @@ def cmmd(
     y: ArrayLike,
     *,
     chunk_size: int = DEFAULTS["mmd_chunk_size"],
-    precision: str = DEFAULTS["mmd_matmul_dtype"],
+    matmul_dtype: str = DEFAULTS["mmd_matmul_dtype"],
 ) -> float:
     r"""Return CMMD as the reference defines it: 1000 x the biased (V-statistic) Gaussian MMD^2, sigma = 10, of
     the L2-normalised rows of ``x`` and ``y``.
@@ -72,26 +71,24 @@ def cmmd(
         ViT-L/14@336 image embeddings (``ganmetrics cmmd`` extracts them).
     chunk_size:
         Rows per kernel block (memory grows as its square; the value does not depend on it beyond round-off).
-    precision:
+    matmul_dtype:
         ``"float32"`` or ``"float64"``: the dtype of the dot-product matmul (``ganmetrics.metrics.mmd``).
 
     Raises
     ------
     TypeError, ValueError
-        As ``mmd.mmd2_unbiased`` for the arrays, ``chunk_size`` and ``precision``; ``ValueError`` for an all-zero
+        As ``mmd.mmd2_unbiased`` for the arrays, ``chunk_size`` and ``matmul_dtype``; ``ValueError`` for an all-zero
         row (it has no direction to normalise).
     """
     x = _unit_rows(x, "x")
     y = _unit_rows(y, "y", device=x.device)
     check_same_dims(x, y, ("x", "y"))
-    terms = _gaussian_terms(x, y, SIGMA, _check_precision(precision))
-    sums = _BlockSums(terms, check_int(chunk_size, "chunk_size", 1))
+    terms = gaussian_terms(x, y, SIGMA, _check_matmul_dtype(matmul_dtype))
+    upper_xx, upper_yy, between = _pair_sums(terms, check_int(chunk_size, "chunk_size", 1), _Workspace())
     m, n = x.shape[0], y.shape[0]
-    with exact_float32():
-        within_x = (sums.off_diagonal(terms.sample("x_x")) + m) / m**2
-        within_y = (sums.off_diagonal(terms.sample("y_y")) + n) / n**2
-        between = sums.cross(terms.sample("x_y"), terms.sample("y_x")) / (m * n)
-    return SCALE * float(within_x + within_y - 2.0 * between)
+    within_x = (2.0 * upper_xx + m) / m**2  # sum over i < j counts each pair once; k(x_i, x_i) = 1
+    within_y = (2.0 * upper_yy + n) / n**2
+    return SCALE * float(within_x + within_y - 2.0 * between / (m * n))
 
 
 def cmmd_unbiased(
@@ -99,7 +96,7 @@ def cmmd_unbiased(
     y: ArrayLike,
     *,
     chunk_size: int = DEFAULTS["mmd_chunk_size"],
-    precision: str = DEFAULTS["mmd_matmul_dtype"],
+    matmul_dtype: str = DEFAULTS["mmd_matmul_dtype"],
 ) -> float:
     r"""Return 1000 x the unbiased Gaussian MMD^2 (sigma = 10) of the L2-normalised rows of ``x`` and ``y``.
 
@@ -109,4 +106,4 @@ def cmmd_unbiased(
     """
     x = _unit_rows(x, "x")
     y = _unit_rows(y, "y", device=x.device)
-    return SCALE * mmd2_unbiased(x, y, SIGMA, chunk_size=chunk_size, precision=precision).mmd2
+    return SCALE * mmd2_unbiased(x, y, SIGMA, chunk_size=chunk_size, matmul_dtype=matmul_dtype).mmd2

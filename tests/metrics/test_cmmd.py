@@ -3,7 +3,7 @@ its unbiased variant to the U-statistic, on CLIP-like embeddings (768-d, unit no
 
 Tolerances: the default float32 dot-product matmul is within 1e-6 relative of the float64 formula (the issue's
 bound; ``mmd``'s module docstring gives the error model: dot products of rows scaled by 1/sigma = 0.1 of unit
-vectors); ``precision="float64"`` within 1e-10 (float64 round-off over 10^5 kernel values).
+vectors); ``matmul_dtype="float64"`` within 1e-10 (float64 round-off over 10^5 kernel values).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_cmmd_equals_reference_formula(shift):
     # reference the rows cmmd works on.
     assert cmmd(x, y) == pytest.approx(_reference_cmmd(x.astype(np.float64), y.astype(np.float64)), rel=1e-6)
     x64, y64 = [z / np.linalg.norm(z, axis=1, keepdims=True) for z in (x.astype(np.float64), y.astype(np.float64))]
-    assert cmmd(x, y, precision="float64") == pytest.approx(_reference_cmmd(x64, y64), rel=1e-10)
+    assert cmmd(x, y, matmul_dtype="float64") == pytest.approx(_reference_cmmd(x64, y64), rel=1e-10)
 
 
 def test_cmmd_unbiased_equals_u_statistic_and_differs_by_the_diagonal_terms():
@@ -58,21 +58,25 @@ def test_cmmd_unbiased_equals_u_statistic_and_differs_by_the_diagonal_terms():
     off_xx = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
     off_yy = (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
     expected = 1000 * (off_xx + off_yy - 2 * kxy.mean())
-    assert cmmd_unbiased(x, y, precision="float64") == pytest.approx(expected, rel=1e-10)
+    assert cmmd_unbiased(x, y, matmul_dtype="float64") == pytest.approx(expected, rel=1e-10)
     gap = 1000 * ((1 - off_xx) / m + (1 - off_yy) / n)  # the module docstring's formula
-    assert cmmd(x, y, precision="float64") - cmmd_unbiased(x, y, precision="float64") == pytest.approx(gap, rel=1e-8)
+    assert cmmd(x, y, matmul_dtype="float64") - cmmd_unbiased(x, y, matmul_dtype="float64") == pytest.approx(
+        gap, rel=1e-8
+    )
 
 
 def test_rows_are_normalised_so_scaling_an_embedding_changes_nothing():
     x, y = _embeddings(50, 60, 1.0, seed=2)
     x = x.astype(np.float64)  # scaled in float64, so that the only change is the scale
     scales = np.random.default_rng(3).uniform(0.5, 20, size=(50, 1))
-    assert cmmd(x * scales, y, precision="float64") == pytest.approx(cmmd(x, y, precision="float64"), rel=1e-12)
+    assert cmmd(x * scales, y, matmul_dtype="float64") == pytest.approx(cmmd(x, y, matmul_dtype="float64"), rel=1e-12)
 
 
 def test_block_size_does_not_change_the_value():
     x, y = _embeddings(130, 70, 0.5, seed=4)
-    assert cmmd(x, y, chunk_size=16, precision="float64") == pytest.approx(cmmd(x, y, precision="float64"), rel=1e-12)
+    assert cmmd(x, y, chunk_size=16, matmul_dtype="float64") == pytest.approx(
+        cmmd(x, y, matmul_dtype="float64"), rel=1e-12
+    )
 
 
 def test_zero_row_is_refused_naming_it():
