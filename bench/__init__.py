@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-CASES = ("frechet", "e2e", "memory", "kernel", "transport", "collapse")
+CASES = ("frechet", "e2e", "memory", "kernel", "transport", "extractors", "collapse")
 
 
 def load_case(name: str) -> ModuleType:

@@ -62,7 +62,8 @@ def main(ctx: click.Context) -> None:
 )
 @extraction_options
 def stats(source: Path, output: Path, loader: InputLoader) -> None:
-    """Write the FID statistics of SOURCE (images or a feature file) to OUTPUT."""
+    """Write the Gaussian statistics (FID's, or FD's with --extractor) of SOURCE (images or a feature file) to
+    OUTPUT, with the extractor and protocol in its metadata."""
     if output.suffix.lower() != ".npz":
         raise click.BadParameter(f"{output}: the statistics file must end in .npz", param_hint="--output")
     check_writable_path(output)
@@ -81,23 +82,27 @@ def stats(source: Path, output: Path, loader: InputLoader) -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help=".npy (pool3 features only) or .npz (features, optional logits, metadata).",
+    help=".npy (the features only) or .npz (features, optional logits, metadata).",
 )
 @click.option("--logits", is_flag=True, help="Also store the 1008 logits, with and without bias (.npz only).")
 @extraction_options
 def features(source: Path, output: Path, logits: bool, loader: InputLoader) -> None:
-    """Write the pool3 features (and optionally the logits) of the images in SOURCE to OUTPUT."""
+    """Write the features (pool3 for inception; the extractor's default output) and optionally the Inception
+    logits of the images in SOURCE to OUTPUT; the extractor and protocol go into the .npz metadata."""
     suffix = output.suffix.lower()
     if suffix not in (".npy", ".npz") or (logits and suffix != ".npz"):
         raise click.BadParameter(f"{output}: write features to .npy or .npz (logits need .npz)", param_hint="--output")
     check_writable_path(output)
-    outputs = ("pool3", "logits_unbiased", "logits") if logits else ("pool3",)
+    if logits and "logits" not in loader.options.spec.outputs:
+        raise click.BadParameter(f"{loader.options.spec.name} has no logits", param_hint="--logits")
+    feature = loader.feature
+    outputs = (feature, "logits_unbiased", "logits") if logits else (feature,)
     side = loader.arrays(source, outputs)
-    arrays = {("features" if name == "pool3" else name): side.arrays[name] for name in outputs}
+    arrays = {("features" if name == feature else name): side.arrays[name] for name in outputs}
     if not is_main_process():
         return
     save_features(output, arrays, {**side.metadata, "command": command_line()})
-    click.echo(f"wrote {output} ({side.arrays['pool3'].shape[0]} x {side.arrays['pool3'].shape[1]})", err=True)
+    click.echo(f"wrote {output} ({side.arrays[feature].shape[0]} x {side.arrays[feature].shape[1]})", err=True)
 
 
 for command in (

@@ -22,7 +22,7 @@ from ganmetrics.features.extractors import EXTRACTORS
 from ganmetrics.features.protocols import PROTOCOLS
 from ganmetrics.features.weights import WeightsNotFoundError
 from ganmetrics.inputs import ExtractionOptions, InputLoader
-from ganmetrics.registry import MetricSpec, Option, compute
+from ganmetrics.registry import MetricSpec, Option, compute, feature_space
 
 USER_ERRORS = (ValueError, TypeError, OSError, WeightsNotFoundError)
 
@@ -47,15 +47,21 @@ def is_main_process() -> bool:
     return rank_and_world_size()[0] == 0
 
 
-def extraction_options(command: Callable) -> Callable:
-    """Add the flags that say how images become features, and build ``ExtractionOptions`` from them."""
+def extraction_options(command: Callable | None = None, *, extractor: str = DEFAULTS["extract_extractor"]) -> Any:
+    """Add the flags that say how images become features, and build ``ExtractionOptions`` from them.
+
+    ``extractor`` is the default of ``--extractor`` (a metric defined with its own, e.g. cmmd, passes it). Used as
+    ``@extraction_options`` or ``extraction_options(command, extractor=...)``.
+    """
+    if command is None:
+        return functools.partial(extraction_options, extractor=extractor)
     options = [
         click.option(
             "--extractor",
-            type=click.Choice(list(EXTRACTORS)),
-            default=DEFAULTS["extract_extractor"],
+            default=extractor,
             show_default=True,
-            help="Feature extractor (ganmetrics.features.extractors).",
+            help=f"Feature extractor: {', '.join(EXTRACTORS)}; or package.module:factory, a function returning "
+            "your own torch module (recorded under that name).",
         ),
         click.option(
             "--weights",
@@ -184,7 +190,7 @@ def metric_command(spec: MetricSpec) -> click.Command:
     ) -> None:
         report(measure_for_cli(spec.name, first, second, loader, allow_mismatch, **options), as_json)
 
-    command: Callable = extraction_options(run)
+    command: Callable = extraction_options(run, extractor=feature_space([spec]))
     for option in reversed(spec.options):
         command = click_option(option)(command)
     if spec.needs_reference:

@@ -47,7 +47,7 @@ from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats, sav
 from ganmetrics.metrics.statistics import FeatureStats
 from ganmetrics.provenance import COMPARED_FIELDS, check_comparable, normalise
 from ganmetrics.reference_store import resolve_reference_path
-from ganmetrics.registry import MetricSpec, get_metric
+from ganmetrics.registry import MetricSpec, check_feature_space, feature_space, get_metric
 from ganmetrics.stores import FEATURE_KINDS, ImageFeatures, MomentStore, Reference, RowStore
 
 # Provenance fields a cached reference must share with the extractor to be reused (dims follow from them).
@@ -64,14 +64,19 @@ class Evaluator:
     Parameters
     ----------
     metrics
-        Names from ``METRICS``: ``fid``, ``is``, ``kid``, ``mmd``, ``sinkhorn``, ``emd``, ``prdc``.
+        Names from ``METRICS``: ``fid``, ``fd``, ``cmmd``, ``is``, ``kid``, ``mmd``, ``sinkhorn``, ``emd``, ``prdc``.
     reference
         The reference side (unused by ``is``): a statistics npz (FID only), a feature file (.npy / .npz), an
         image folder or .zip, a tensor of images (N, 3, H, W) read like the generated ones, or with
         ``features="raw"`` a (N, d) array of features; also a ``FeatureStats``. Computed once, here.
     features
-        ``"inception"`` (batches are images, run through the FID Inception v3) or ``"raw"`` (batches are
-        feature rows, e.g. 2-D points of a toy GAN).
+        ``"inception"`` (batches are images, run through ``extractor``; the historic name) or ``"raw"`` (batches
+        are feature rows, e.g. 2-D points of a toy GAN).
+    extractor
+        The feature extractor for images: a name of ``ganmetrics.features.extractors.EXTRACTORS`` (e.g.
+        ``"dinov2-vit-l-14"`` for FD_DINOv2 with ``"fd"``), ``"package.module:factory"``, or your own
+        ``torch.nn.Module``/callable. None: the one the metrics are defined with (``cmmd``: CLIP ViT-L/14@336;
+        ``prdc`` alone: VGG16), else the FID Inception. ``fid`` and ``is`` refuse any other than Inception.
     weights, resize, device, input_range, batch_size
         How images become features (see :class:`ImageFeatures`).
     num_workers
@@ -116,6 +121,7 @@ class Evaluator:
         allow_mismatch: bool = False,
         reference_cache: str | Path | None = None,
         sync: bool | None = None,
+        extractor: Any = None,
     ) -> None:
         names = [metrics] if isinstance(metrics, str) else list(metrics)
         unknown = [m for m in names if m not in EVALUATED]
@@ -127,14 +133,18 @@ class Evaluator:
         self.num_workers = num_workers
         self.metrics: dict[str, MetricSpec] = {name: get_metric(name) for name in dict.fromkeys(names)}
         self.kwargs = _metric_kwargs(self.metrics, metric_kwargs or {}, seed)
-        self.extractor = (
-            ImageFeatures(weights, resize, device, input_range, batch_size) if features == "inception" else None
-        )
+        if extractor is None:
+            extractor = feature_space(list(self.metrics.values()))
+        self.extractor = None
+        if features != "raw":
+            check_feature_space(list(self.metrics.values()), extractor)
+            self.extractor = ImageFeatures(weights, resize, device, input_range, batch_size, extractor)
+        self.feature = self.extractor.feature if self.extractor is not None else "pool3"
         self._stores: dict[tuple[str, bool], RowStore | MomentStore] = {}
         for spec in self.metrics.values():
-            key = _store_key(spec)
+            key = _store_key(spec, self.feature)
             if key not in self._stores:
-                users = ", ".join(n for n, s in self.metrics.items() if _store_key(s) == key)
+                users = ", ".join(n for n, s in self.metrics.items() if _store_key(s, self.feature) == key)
                 self._stores[key] = (MomentStore if key[1] else RowStore)(f"{users} ({key[0]})", max_samples)
         self.reference: Reference | None = None
         referenced = [spec for spec in self.metrics.values() if spec.needs_reference]
@@ -188,7 +198,7 @@ class Evaluator:
             result: dict[str, float] = {}
             # Metrics without a reference first, so that the reference metrics' sizes are the ones reported.
             for name, spec in sorted(self.metrics.items(), key=lambda item: item[1].needs_reference):
-                generated = collected[_store_key(spec)]
+                generated = collected[_store_key(spec, self.feature)]
                 if generated is None:
                     raise ValueError(f"{name}: compute() was called before any update()")
                 result.update(_values(spec, generated, self.reference, self.kwargs[name]))
@@ -203,7 +213,7 @@ class Evaluator:
         ):
             if cache is not None:
                 raise ValueError("reference_cache: the reference is already statistics or a feature file")
-            return _reference_from_source(reference)
+            return _reference_from_source(reference, self.extractor)
         if self.features == "raw":
             if cache is not None:
                 raise ValueError("reference_cache: raw feature references are used as they are; nothing to cache")
@@ -239,14 +249,15 @@ class Evaluator:
         extraction = extract_features_distributed(
             source,
             sync=syncing,
+            extractor=images.loader.options.extractor,
             model=images.model,
             resize=images.resize,
-            outputs=("pool3",),
+            outputs=(self.feature,),
             batch_size=images.batch_size,
             num_workers=self.num_workers if is_path else 0,
             progress=False,
         )
-        rows = torch.from_numpy(extraction.features["pool3"])
+        rows = torch.from_numpy(extraction.features[self.feature])
         meta = {**extraction.metadata, **self._provenance(), "n": int(rows.shape[0])}
         if need_rows:
             return Reference(rows, None, meta)
@@ -310,10 +321,11 @@ class Evaluator:
             )
 
 
-def _reference_from_source(reference: Any) -> Reference:
+def _reference_from_source(reference: Any, images: ImageFeatures | None) -> Reference:
     """The reference from FeatureStats, LoadedStats, ``ref:NAME``, a statistics npz or a feature file, resolved by
-    the inputs room like any CLI input (no network needed)."""
-    loader = InputLoader(ExtractionOptions(progress=False))
+    the inputs room like any CLI input (no network needed); a feature file's ``features`` array is read as the
+    extractor's default output."""
+    loader = InputLoader(images.loader.options if images is not None else ExtractionOptions(progress=False))
     if isinstance(reference, (FeatureStats, LoadedStats)) or is_stats_file(resolve_reference_path(reference)):
         side = loader.side(reference, "reference", (STATS,))
         return Reference(None, side.stats, side.metadata)
@@ -321,9 +333,10 @@ def _reference_from_source(reference: Any) -> Reference:
     return Reference(torch.from_numpy(np.asarray(side.rows(loader.feature), dtype=np.float32)), None, side.metadata)
 
 
-def _store_key(spec: MetricSpec) -> tuple[str, bool]:
-    """The generated-side store a metric reads: (output name, whether it streams statistics)."""
-    return (LOGITS_OUTPUT if spec.consumes == LOGITS else "pool3", spec.consumes == STATS)
+def _store_key(spec: MetricSpec, feature: str) -> tuple[str, bool]:
+    """The generated-side store a metric reads: (output name, whether it streams statistics); ``feature`` is the
+    extractor's default output (pool3 for inception)."""
+    return (LOGITS_OUTPUT if spec.consumes == LOGITS else feature, spec.consumes == STATS)
 
 
 def _values(spec: MetricSpec, generated: Any, reference: Reference | None, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -446,7 +459,7 @@ class PRDC(Metric):
 
 
 # The registry's metrics the Evaluator streams (the extrapolated and test metrics need every sample at once).
-EVALUATED = ("fid", "is", "kid", "mmd", "sinkhorn", "sinkhorn_divergence", "emd", "prdc")
+EVALUATED = ("fid", "fd", "cmmd", "is", "kid", "mmd", "sinkhorn", "sinkhorn_divergence", "emd", "prdc")
 _EVALUATOR_OPTIONS = frozenset(inspect.signature(Evaluator.__init__).parameters) - {
     "self",
     "metrics",

@@ -265,7 +265,7 @@ class InputLoader:
                 raise ValueError(f"{source}: a .npy file holds one array; {len(outputs)} were needed")
             arrays = {outputs[0]: loaded.get("features")}
         else:
-            arrays = {name: loaded.get(_stored_name(name, loaded.arrays)) for name in outputs}
+            arrays = {name: loaded.get(_stored_name(name, self.feature, loaded.arrays)) for name in outputs}
         for name, array in arrays.items():  # NaN, Inf, complex or overflowing values, named by the file
             as_float64(array, f"{source}" if len(arrays) == 1 else f"{source} ({name})")
         return Side(str(source), arrays, _side_metadata(loaded.metadata, outputs[0], arrays[outputs[0]]))
@@ -280,9 +280,10 @@ def _stats_side(stats: FeatureStats | LoadedStats, label: str) -> Side:
     return Side(str(stats.path) if label == "reference" else label, {}, meta, stats)
 
 
-def _stored_name(name: str, arrays: Mapping[str, np.ndarray]) -> str:
-    """Return the key under which an output is stored in an npz: pool3 is ``features``; IS logits fall back."""
-    if name == "pool3":
+def _stored_name(name: str, feature: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """Return the key under which an output is stored in an npz: the extractor's default output ``feature``
+    (pool3 for inception) is ``features``; IS logits fall back."""
+    if name == feature:
         return "features"
     if name == LOGITS_OUTPUT and name not in arrays and "logits" in arrays:
         return "logits"

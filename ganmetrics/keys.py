@@ -1,6 +1,9 @@
 """Names of the values a metric reports, shared by the API's result dicts and the CLI's ``--json`` output."""
 
 FID = "fid"
+FD = "fd"
+CMMD = "cmmd"
+CMMD_UNBIASED = "cmmd_unbiased"
 IS_MEAN = "is_mean"
 IS_STD = "is_std"
 KID_MEAN = "kid_mean"

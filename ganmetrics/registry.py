@@ -25,8 +25,10 @@ from typing import Any
 
 from ganmetrics import keys
 from ganmetrics.defaults import DEFAULTS
+from ganmetrics.features.extractors import extractor_for_id, get_extractor
 from ganmetrics.inputs import LOGITS, LOGITS_OUTPUT, ROWS, STATS, ExtractionOptions, InputLoader, Side, check_logits
 from ganmetrics.metrics.bootstrap import fid_interval, kid_interval, mmd_interval
+from ganmetrics.metrics.cmmd import cmmd, cmmd_unbiased
 from ganmetrics.metrics.extrapolation import fid_infinity, is_infinity
 from ganmetrics.metrics.frechet import fid_between
 from ganmetrics.metrics.inception_score import inception_score
@@ -106,9 +108,13 @@ class MetricSpec:
     """A metric: what it consumes, its function, its options, its output keys and its better direction.
 
     ``consumes`` is ``"stats"`` (Gaussian statistics of both sides), ``"rows"`` (feature rows of both sides) or
-    ``"logits"`` (classifier logits of the generated side only). ``value(reference, generated, kwargs)`` calls
-    ``function`` on what the sides hold (reference None for logits metrics) and returns the values by output
-    key; ``interval`` (optional) returns a percentile-bootstrap interval of the headline value.
+    ``"logits"`` (classifier logits of the generated side only). ``extractor`` names the extractor a metric is
+    defined with (``fid`` and ``is``: Inception; ``cmmd``: CLIP ViT-L/14@336): it is the default for that metric,
+    and inputs made with another are refused, so that a number called FID is always FID. ``default_extractor``
+    only sets the default (``prdc``: VGG16, the embedding of Kynkäänniemi et al. 2019 and Naeem et al. 2020).
+    ``value(reference, generated, kwargs)`` calls ``function`` on what the sides hold (reference None for logits
+    metrics) and returns the values by output key; ``interval`` (optional) returns a percentile-bootstrap
+    interval of the headline value.
     """
 
     name: str
@@ -121,6 +127,8 @@ class MetricSpec:
     options: tuple[Option, ...] = ()
     interval: Callable[..., Any] | None = None
     command: bool = True
+    extractor: str | None = None  # the one feature space the number is defined in (None: any)
+    default_extractor: str | None = None  # the extractor of the paper it reproduces, when not the Inception
 
     @property
     def needs_reference(self) -> bool:
@@ -204,6 +212,14 @@ def _sizes(x: Any, y: Any) -> Values:
 
 def _fid(reference: Any, generated: Any, kwargs: dict[str, Any]) -> Values:
     return {keys.FID: fid_between(reference, generated)}
+
+
+def _fd(reference: Any, generated: Any, kwargs: dict[str, Any]) -> Values:
+    return {keys.FD: fid_between(reference, generated)}
+
+
+def _cmmd(x: Any, y: Any, kwargs: dict[str, Any]) -> Values:
+    return {keys.CMMD: cmmd(x, y, **kwargs), keys.CMMD_UNBIASED: cmmd_unbiased(x, y, **kwargs)}
 
 
 def _is(_: Any, logits: Any, kwargs: dict[str, Any]) -> Values:
@@ -304,6 +320,7 @@ METRICS: dict[str, MetricSpec] = {
             (keys.FID,),
             LOWER,
             interval=_fid_ci,
+            extractor="inception",
         ),
         MetricSpec(
             "is",
@@ -314,6 +331,7 @@ METRICS: dict[str, MetricSpec] = {
             (keys.IS_MEAN, keys.IS_STD),
             HIGHER,
             (Option("splits", "is_splits", "Inception Score splits.", int, minimum=1), ASSUME_LOGITS),
+            extractor="inception",
         ),
         MetricSpec(
             "kid",
@@ -395,6 +413,30 @@ METRICS: dict[str, MetricSpec] = {
                 Option("k", "prdc_k", "Neighbourhood size of precision and recall.", int, minimum=1),
                 Option("density_k", "prdc_density_k", "Neighbourhood size of density and coverage.", int, minimum=1),
             ),
+            default_extractor="vgg16",
+        ),
+        MetricSpec(
+            "fd",
+            "Fréchet distance between FIRST and SECOND in the space of --extractor (FD_DINOv2 with dinov2-vit-l-14, "
+            "FD_CLIP with clip-vit-l-14; fid is the Inception one).",
+            STATS,
+            fid_between,
+            _fd,
+            (keys.FD,),
+            LOWER,
+            interval=_fid_ci,
+        ),
+        MetricSpec(
+            "cmmd",
+            "CMMD (Jayasumana et al. 2024): 1000 x Gaussian MMD², sigma 10, of L2-normalised CLIP ViT-L/14@336 "
+            "embeddings; cmmd is the reference's biased estimate, cmmd_unbiased the U-statistic.",
+            ROWS,
+            cmmd,
+            _cmmd,
+            (keys.CMMD, keys.CMMD_UNBIASED),
+            LOWER,
+            (MATMUL_DTYPE,),
+            extractor="clip-vit-l-14-336",
         ),
         MetricSpec(
             "fid_inf",
@@ -406,6 +448,7 @@ METRICS: dict[str, MetricSpec] = {
             LOWER,
             (SEED,),
             command=False,
+            extractor="inception",
         ),
         MetricSpec(
             "is_inf",
@@ -417,6 +460,7 @@ METRICS: dict[str, MetricSpec] = {
             HIGHER,
             (SEED, ASSUME_LOGITS),
             command=False,
+            extractor="inception",
         ),
         MetricSpec(
             "mmd_test",
@@ -549,7 +593,8 @@ def measure(
         raise ValueError(f"reference: {referenced[0]} needs a reference")
     if ci is not None and not 0 < ci < 1:
         raise ValueError(f"ci: the interval level must lie in (0, 1), got {ci!r}")
-    loader = loader or InputLoader(ExtractionOptions(progress=False))
+    loader = loader or InputLoader(ExtractionOptions(extractor=feature_space(specs), progress=False))
+    check_feature_space(specs, loader.options.extractor)
     counts = {
         _label(side, name): loader.count(side)
         for side, name in ((reference, "reference"), (samples, "samples"))
@@ -565,7 +610,10 @@ def measure(
     elif reference is not None and not {ROWS, STATS} & set(sample_needs):
         sample_needs += (ROWS,)
     ref_side = None if reference is None else loader.side(reference, "reference", ref_needs)
+    if ref_side is not None:  # before the samples are extracted
+        _check_side_feature_space(specs, ref_side)
     sample_side = loader.side(samples, "samples", sample_needs)
+    _check_side_feature_space(specs, sample_side)
     provenance = {"samples": {"input": _label(samples, "samples"), **sample_side.metadata}}
     differing: list[str] = []
     if ref_side is not None:
@@ -626,6 +674,50 @@ def measure_sides(
         values.update(_intervals(specs, reference, samples, feature, kwargs, values, ci, resamples, seed))
         values.update(sizes)
     return values
+
+
+def feature_space(specs: Sequence[MetricSpec]) -> str:
+    """Return the extractor for ``specs``: the one they are defined with, else their common default extractor
+    (``prdc``'s VGG16 alone), else the FID Inception.
+
+    Raises ``ValueError`` when two of them are defined with different extractors (``fid`` and ``cmmd``: compute
+    them apart).
+    """
+    named = {spec.extractor: spec.name for spec in specs if spec.extractor is not None}
+    if len(named) > 1:
+        listed = ", ".join(f"{name} ({extractor})" for extractor, name in named.items())
+        raise ValueError(f"metrics: {listed} are defined in different feature spaces; compute them separately")
+    defaults = {spec.default_extractor for spec in specs}
+    if not named and len(defaults) == 1 and None not in defaults:
+        return defaults.pop()
+    return next(iter(named), DEFAULTS["extract_extractor"])
+
+
+def check_feature_space(specs: Sequence[MetricSpec], extractor: Any) -> None:
+    """Raise ``ValueError`` when a metric defined with one extractor is asked for with another."""
+    for spec in specs:
+        if spec.extractor is not None and extractor != spec.extractor:
+            name = extractor if isinstance(extractor, str) else get_extractor(extractor).name
+            hint = "; use fd for the Fréchet distance in another space" if spec.name in ("fid", "fid_inf") else ""
+            raise ValueError(f"extractor: {spec.name} is defined with {spec.extractor}, not {name}{hint}")
+
+
+def _check_side_feature_space(specs: Sequence[MetricSpec], side: Side) -> None:
+    """Raise ``ValueError`` when a side's recorded extractor is an image extractor (a registered or a custom one)
+    other than the one a requested metric is defined with. Features of no image network (the toy references'
+    raw coordinates) pass: they are not a feature space of another name."""
+    recorded = side.metadata.get("extractor")
+    if not isinstance(recorded, str):
+        return
+    made_by = extractor_for_id(recorded)
+    if made_by is None and not recorded.startswith("custom:"):
+        return
+    for spec in specs:
+        if spec.extractor is not None and (made_by is None or made_by.name != spec.extractor):
+            hint = "; use fd for the Fréchet distance in another space" if spec.name in ("fid", "fid_inf") else ""
+            raise ValueError(
+                f"{side.label}: holds {recorded} features; {spec.name} is defined with {spec.extractor}{hint}"
+            )
 
 
 def _intervals(
@@ -693,15 +785,17 @@ def compute(
     Parameters
     ----------
     metrics
-        Names from ``METRICS``: fid, is, kid, mmd, sinkhorn, emd, prdc, fid_inf, is_inf, mmd_test.
+        Names from ``METRICS``: fid, fd, cmmd, is, kid, mmd, sinkhorn, emd, prdc, fid_inf, is_inf, mmd_test.
     a, b
         Inputs: ``ref:NAME``, a statistics npz (FID only), a feature file (.npy / .npz), an image folder or .zip,
         an (N, d) array or tensor of features (logits for is / is_inf), a ``FeatureStats``. Logits metrics (is,
         is_inf) are computed on ``b``, or on ``a`` when ``b`` is None (then only logits metrics may be asked);
         with two inputs both are compared on their features as well (provenance, sizes).
     extraction
-        How images become features (``ganmetrics.inputs.ExtractionOptions``; default: the FID Inception with its
-        default protocol, no progress bar).
+        How images become features (``ganmetrics.inputs.ExtractionOptions``; default: the extractor the metrics
+        are defined with, else the FID Inception, with its default protocol, no progress bar). ``fid``, ``is``,
+        ``fid_inf`` and ``is_inf`` are Inception's and ``cmmd`` CLIP ViT-L/14@336's: another extractor, or inputs
+        recorded as made with another, are refused (``fd`` is the Fréchet distance in any space).
     allow_mismatch
         Compare sides made differently (extractor, weights, protocol, numerics, dims) instead of refusing; the
         differing fields are reported under ``"mismatch_allowed"``.
@@ -722,7 +816,8 @@ def compute(
     if b is None and two_sided:
         raise ValueError(f"b: {', '.join(two_sided)} compare(s) two inputs; pass the generated side as b")
     samples, reference = (a, None) if b is None else (b, a)
-    loader = InputLoader(extraction or ExtractionOptions(progress=False))
+    specs = [get_metric(name) for name in names]
+    loader = InputLoader(extraction or ExtractionOptions(extractor=feature_space(specs), progress=False))
     measurement = measure(
         names, samples, reference, loader=loader, allow_mismatch=allow_mismatch, ci=ci, resamples=resamples, **options
     )

@@ -39,7 +39,7 @@ class ImageFeatures:
         device: str | torch.device | None = None,
         input_range: tuple[float, float] | None = None,
         batch_size: int | None = DEFAULTS["extract_batch_size"],
-        extractor: str = DEFAULTS["extract_extractor"],
+        extractor: Any = DEFAULTS["extract_extractor"],
     ) -> None:
         if input_range is not None and tuple(input_range) not in INPUT_RANGES:
             raise ValueError(f"input_range: must be one of {INPUT_RANGES} (or None for uint8), got {input_range!r}")

@@ -29,7 +29,7 @@ import os
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,10 +97,11 @@ class _NetworkInputs(Dataset):
     its message in worker traceback text and leave the workers to a slow (10 s) shutdown.
     """
 
-    def __init__(self, images: Dataset | torch.Tensor, protocol: str, names: Sequence[str] | None):
+    def __init__(self, images: Dataset | torch.Tensor, protocol: str, names: Sequence[str] | None, spec: ExtractorSpec):
         self.images = images
         self.apply = get_protocol(protocol).apply
         self.names = names
+        self.min_size, self.extractor = spec.min_image_size, spec.name
 
     def __len__(self) -> int:
         return count_images(self.images)
@@ -114,6 +115,11 @@ class _NetworkInputs(Dataset):
             if item is None:
                 return None
             image = as_image_tensor(item, self.name(index))
+            if min(image.shape[-2:]) < self.min_size:
+                raise ValueError(
+                    f"{self.name(index)}: {image.shape[-1]}x{image.shape[-2]} pixels, smaller than {self.extractor}'s "
+                    f"{self.min_size}-pixel patch: the image holds less than one patch of detail"
+                )
             with _one_thread():
                 x = self.apply(image.unsqueeze(0))[0]
         except (ValueError, TypeError) as exc:
@@ -192,7 +198,7 @@ def _describe(source: Any) -> str:
 def extract_features(
     source: str | os.PathLike | torch.Tensor | Dataset,
     *,
-    extractor: str = INCEPTION.name,
+    extractor: str | ExtractorSpec | Callable[[torch.Tensor], torch.Tensor] = INCEPTION.name,
     model: torch.nn.Module | None = None,
     weights: str | Path | None = None,
     resize: str | None = None,
@@ -217,7 +223,9 @@ def extract_features(
         uint8 (N, 3, H, W) tensor in [0, 255] or float tensor in [0, 1], or a torch Dataset of such (3, H, W)
         images, ``(image, label)`` tuples or PIL images (an item of None counts as skipped).
     extractor
-        A name of ``ganmetrics.features.extractors.EXTRACTORS`` (default ``"inception"``, the FID Inception v3).
+        A name of ``ganmetrics.features.extractors.EXTRACTORS`` (default ``"inception"``, the FID Inception v3),
+        ``"package.module:factory"``, or your own ``torch.nn.Module``/callable or ``custom_extractor`` spec
+        (``ganmetrics.features.extractors.custom``; recorded as ``custom:<name>``).
     model, weights
         The network to use (the extractor's module in eval mode), or the weight file ``load_extractor`` loads
         (its default resolution when None). Not both.
@@ -263,7 +271,7 @@ def extract_features(
     if model is None:
         model, weights_sha256 = load_extractor(spec, weights, run_device, progress=progress)
 
-    inputs = _NetworkInputs(images, resize, getattr(images, "names", None))
+    inputs = _NetworkInputs(images, resize, getattr(images, "names", None), spec)
     in_this_process = isinstance(images, torch.Tensor) and images.device.type != "cpu"
     if num_workers is None:
         num_workers = 0 if in_this_process else min(os.cpu_count() or 1, _MAX_DEFAULT_WORKERS)

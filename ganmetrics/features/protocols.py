@@ -18,19 +18,52 @@ more than the differences between good models:
     clean-fid (Parmar et al. 2022; ``make_resizer("PIL", False, "bicubic", (299, 299))`` in
     ``cleanfid/resize.py``): each channel resized as a float32 PIL ``"F"`` image of [0, 255] values with
     PIL's antialiased bicubic filter, clipped to [0, 255], then ``(x - 128) / 128``. On the CPU, via PIL.
+
+The protocols of the DINOv2, CLIP and VGG16 extractors reproduce their peers' code exactly (the size is part of
+the name; mean and std are ImageNet's or CLIP's):
+
+``"tf-imagenet-224"``, ``"tf-clip-224"``, ``"tf-clip-336"``
+    torch-fidelity 0.4 (``feature_extractor_dinov2.py``, ``feature_extractor_vgg16.py``,
+    ``feature_extractor_clip.py``): values in [0, 255], TensorFlow 1.x ``resize_bilinear`` to the size (as
+    ``"tf"``), then ``torchvision.transforms.functional.normalize`` with mean and std scaled by 255.
+``"dgm-eval-imagenet-224"``, ``"dgm-eval-clip-224"``, ``"dgm-eval-clip-336"``
+    dgm-eval (layer6ai-labs/dgm-eval, ``dgm_eval/models/dinov2.py`` and ``clip.py``, default
+    ``clean_resize=False``): the RGB image resized with PIL's bicubic filter to exactly size x size (aspect not
+    kept; torchvision ``Resize((size, size), BICUBIC)`` on a PIL image), ``to_tensor`` (/255), normalize. The
+    protocol of Stein et al. 2023's FD_DINOv2.
+``"openai-clip-224"``, ``"openai-clip-336"``
+    OpenAI CLIP's ``preprocess`` (``clip/clip.py``, ``_transform``): torchvision ``Resize(size, BICUBIC)``
+    (shorter side to the size, PIL bicubic), ``CenterCrop(size)``, ``ToTensor``, ``Normalize`` (CLIP's mean and
+    std).
+``"cmmd-336"``
+    The CMMD reference (google-research ``cmmd/io_util.py`` and ``embedding.py``): the largest centred square
+    (offsets ``(w - l) // 2``, ``(h - l) // 2``), PIL bicubic resize to 336 x 336, float32 /255, then CLIP's
+    mean and std (its ``jax.image.resize`` to the same size is the identity).
+
+The PIL-based ones work on 8-bit images: float input is rounded to the nearest of the 256 levels first
+(``round(255 x)``), as saving it to an image file would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 from PIL import Image
+from torchvision.transforms import InterpolationMode
 
 INCEPTION_SIZE = 299
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+Stats = Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -67,16 +100,97 @@ def _clean(images: torch.Tensor) -> torch.Tensor:
     return (resize_like_clean_fid(_scaled_255(images), INCEPTION_SIZE) - 128) / 128
 
 
+def tf1_bilinear(images: torch.Tensor, size: int, mean: Stats, std: Stats) -> torch.Tensor:
+    """Return torch-fidelity 0.4's network input: TF1 bilinear resize of [0, 255] values, then
+    ``(x - 255 mean) / (255 std)`` (see the module docstring). Runs on the images' device."""
+    resized = resize_like_tensorflow1(_scaled_255(images), size)
+    return TF.normalize(resized, [255 * m for m in mean], [255 * s for s in std])
+
+
+def pil_bicubic(images: torch.Tensor, size: int, mean: Stats, std: Stats) -> torch.Tensor:
+    """Return dgm-eval's network input: PIL bicubic resize to size x size, /255, normalize (module docstring)."""
+    return _per_image(images, lambda im: im.resize((size, size), Image.BICUBIC), mean, std)
+
+
+def openai_clip(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Return OpenAI CLIP's ``preprocess`` output: shorter side to ``size`` (PIL bicubic), centre crop, /255,
+    CLIP's mean and std (module docstring)."""
+
+    def resize_and_crop(im: Image.Image) -> Image.Image:
+        return TF.center_crop(TF.resize(im, size, interpolation=InterpolationMode.BICUBIC), size)
+
+    return _per_image(images, resize_and_crop, CLIP_MEAN, CLIP_STD)
+
+
+def cmmd(images: torch.Tensor, size: int = 336) -> torch.Tensor:
+    """Return the CMMD reference's network input: centred square crop, PIL bicubic resize to ``size``, /255,
+    CLIP's mean and std (module docstring)."""
+
+    def crop_and_resize(im: Image.Image) -> Image.Image:
+        w, h = im.size
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        return im.crop((left, top, left + side, top + side)).resize((size, size), resample=Image.BICUBIC)
+
+    return _per_image(images, crop_and_resize, CLIP_MEAN, CLIP_STD)
+
+
+def _per_image(
+    images: torch.Tensor, transform: Callable[[Image.Image], Image.Image], mean: Stats, std: Stats
+) -> torch.Tensor:
+    """Return ``normalize(to_tensor(transform(PIL image)))`` for each image, stacked, on the images' device."""
+    unit = _as_unit_float32(images)
+    levels = images if images.dtype == torch.uint8 else unit.mul(255).round_().to(torch.uint8)
+    pixels = levels.permute(0, 2, 3, 1).cpu().numpy()
+    out = [TF.to_tensor(transform(Image.fromarray(np.ascontiguousarray(image)))) for image in pixels]
+    return TF.normalize(torch.stack(out), list(mean), list(std)).to(images.device)
+
+
 PROTOCOLS: dict[str, Protocol] = {
     protocol.name: protocol
     for protocol in (
         Protocol("pytorch-fid", INCEPTION_SIZE, _pytorch_fid, "pytorch-fid InceptionV3(resize_input, normalize_input)"),
         Protocol("tf", INCEPTION_SIZE, _tf, "TensorFlow FID graph, as torch-fidelity's feature_extractor_inceptionv3"),
         Protocol("clean", INCEPTION_SIZE, _clean, "clean-fid make_resizer('PIL', False, 'bicubic', (299, 299))"),
+        Protocol(
+            "tf-imagenet-224",
+            224,
+            partial(tf1_bilinear, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+            "torch-fidelity 0.4 feature_extractor_dinov2 / feature_extractor_vgg16",
+        ),
+        *(
+            Protocol(
+                f"tf-clip-{size}",
+                size,
+                partial(tf1_bilinear, size=size, mean=CLIP_MEAN, std=CLIP_STD),
+                "torch-fidelity 0.4 feature_extractor_clip",
+            )
+            for size in (224, 336)
+        ),
+        Protocol(
+            "dgm-eval-imagenet-224",
+            224,
+            partial(pil_bicubic, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+            "dgm-eval DINOv2Encoder.transform",
+        ),
+        *(
+            Protocol(
+                f"dgm-eval-clip-{size}",
+                size,
+                partial(pil_bicubic, size=size, mean=CLIP_MEAN, std=CLIP_STD),
+                "dgm-eval CLIPEncoder.transform",
+            )
+            for size in (224, 336)
+        ),
+        *(
+            Protocol(f"openai-clip-{size}", size, partial(openai_clip, size=size), "OpenAI CLIP preprocess")
+            for size in (224, 336)
+        ),
+        Protocol("cmmd-336", 336, partial(cmmd, size=336), "google-research cmmd (io_util, embedding)"),
     )
 }
-# The protocol names of the FID Inception network, in PROTOCOLS order (the CLI's --resize choices).
-RESIZE_MODES = tuple(PROTOCOLS)
+# The protocol names of the FID Inception network (the inception extractor's protocols).
+RESIZE_MODES = ("pytorch-fid", "tf", "clean")
 
 
 def get_protocol(name: str) -> Protocol:

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
+import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -93,7 +95,9 @@ def resolve_weights(
     file_name
         The file's name in the cache directory (default: the last path component of ``url``).
     sha256
-        The published SHA-256 digest or its prefix (default: the ``-<hex>.`` in the file name).
+        The published SHA-256 digest or its prefix (default: the ``-<hex>.`` in the file name; when the name
+        carries none either, the release publishes no digest and the download is checked for completeness only;
+        callers record the digest of the file used, ``sha256_file``, and may pin it).
     env_var
         The environment variable that may name the file.
     label
@@ -102,7 +106,7 @@ def resolve_weights(
     Raises ``WeightsNotFoundError`` naming the missing explicit or environment path, or, when nothing is
     found and the download is off, impossible or fails (network error, truncated transfer, wrong SHA-256), saying
     where to put the file and which flag or variable to set. ``ValueError`` when neither ``file_name`` nor
-    ``url`` names the file, or a download has no digest to be verified against.
+    ``url`` names the file.
     """
     if weights is not None:
         return _existing(Path(weights), "weights")
@@ -116,11 +120,9 @@ def resolve_weights(
         return target
     if url is None:
         raise WeightsNotFoundError(_how_to_provide(target, "they are not published for download", env_var, label))
-    if sha256 is None:
+    if sha256 is None:  # the digest in the file name, else none is published: only the length is checked
         match = _HASH_IN_NAME.search(name)
-        if match is None:
-            raise ValueError(f"url: file name {name!r} has no '-<sha256 prefix>.' to verify the download against")
-        sha256 = match.group(1)
+        sha256 = match.group(1) if match else ""
     if not download:
         raise WeightsNotFoundError(_how_to_provide(target, "downloading is disabled", env_var, label))
     try:
@@ -133,12 +135,18 @@ def resolve_weights(
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Return the state dict stored in ``path`` (tensors only, no pickled code), loaded on the CPU.
+    """Return the state dict stored in ``path``, loaded on the CPU: a PyTorch weights file (read with
+    ``weights_only=True``: tensors only, no pickled code) or a TorchScript archive (OpenAI's CLIP releases; read
+    with ``torch.jit.load``, the only reader of that format, which runs no model code).
 
     Raises ``ValueError`` naming the file, in one line, when it holds pickled Python objects beyond tensors
-    (refused: loading them could run code), cannot be read as a PyTorch weights file, or is not a dict.
+    (refused: loading them could run code), cannot be read as either format, or is not a dict.
     """
     try:
+        if _is_torchscript_archive(path):
+            with warnings.catch_warnings():  # torch.jit.load is deprecated, yet the only reader of the format
+                warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         # torch explains a refusal in many lines advising weights_only=False; one line says what matters here.
@@ -153,6 +161,14 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
     return state
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    """Whether ``path`` is a zip archive holding TorchScript constants (``<name>/constants.pkl``)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
 
 
 def read_weights_kind(state: dict[str, torch.Tensor]) -> str | None:

@@ -171,9 +171,15 @@ def test_missing_environment_path_is_an_error_naming_the_variable(
         resolve_weights()
 
 
-def test_url_without_hash_prefix_is_rejected_naming_url(server: FileServer) -> None:
-    with pytest.raises(ValueError, match="url: file name 'weights.pth' has no"):
-        resolve_weights(url=f"{server.base_url}/weights.pth")
+def test_release_without_published_digest_downloads_checked_for_completeness_only(server: FileServer) -> None:
+    # DINOv2 releases publish no digest: the file is taken whole, and its SHA-256 is
+    # what provenance records (load_extractor), not a check.
+    path = resolve_weights(url=server.serve("weights.pth", PAYLOAD), progress=False)
+    assert path.read_bytes() == PAYLOAD
+    path.unlink()
+    with pytest.raises(WeightsNotFoundError, match="transfer interrupted"):
+        resolve_weights(url=server.serve("weights.pth", PAYLOAD[:1000], declared_length=len(PAYLOAD)), progress=False)
+    assert not path.exists()
 
 
 def test_progress_bar_goes_to_stderr_only_when_asked(server: FileServer, capsys: pytest.CaptureFixture) -> None:

@@ -25,7 +25,7 @@ from torch import nn
 from torchvision.models import inception as tv
 
 from ganmetrics.features.extractors.spec import ExtractorSpec, WeightsSource
-from ganmetrics.features.protocols import PROTOCOLS
+from ganmetrics.features.protocols import RESIZE_MODES
 from ganmetrics.features.weights import (
     FID_WEIGHTS_NAME,
     FID_WEIGHTS_URL,
@@ -291,7 +291,7 @@ INCEPTION = ExtractorSpec(
     name="inception",
     family="inception",
     outputs={"pool3": FIDInceptionV3.DIMS["pool3"], **FIDInceptionV3.DIMS},  # pool3 first: the default
-    protocols=tuple(PROTOCOLS),
+    protocols=RESIZE_MODES,
     weights=WeightsSource(file_name=FID_WEIGHTS_NAME, url=FID_WEIGHTS_URL, sha256="6726825d", env_var=WEIGHTS_ENV),
     default_batch_size=50,
     build=build_fid_inception,

@@ -42,6 +42,7 @@ class ExtractorSpec:
     build: Callable[[Mapping[str, torch.Tensor]], torch.nn.Module]  # state dict -> module in eval mode
     reference: str  # the implementation whose numbers it reproduces
     provenance_id: str = ""
+    min_image_size: int = 1  # images smaller than this (the ViTs' patch size) are refused before extraction
 
     @property
     def default_output(self) -> str:
