@@ -688,8 +688,8 @@ def feature_space(specs: Sequence[MetricSpec]) -> str:
         listed = ", ".join(f"{name} ({extractor})" for extractor, name in named.items())
         raise ValueError(f"metrics: {listed} are defined in different feature spaces; compute them separately")
     defaults = {spec.default_extractor for spec in specs}
-    if not named and len(defaults) == 1 and None not in defaults:
-        return defaults.pop()
+    if not named and len(defaults) == 1 and (default := next(iter(defaults))) is not None:
+        return default
     return next(iter(named), DEFAULTS["extract_extractor"])
 
 

@@ -109,7 +109,7 @@ def tf1_bilinear(images: torch.Tensor, size: int, mean: Stats, std: Stats) -> to
 
 def pil_bicubic(images: torch.Tensor, size: int, mean: Stats, std: Stats) -> torch.Tensor:
     """Return dgm-eval's network input: PIL bicubic resize to size x size, /255, normalize (module docstring)."""
-    return _per_image(images, lambda im: im.resize((size, size), Image.BICUBIC), mean, std)
+    return _per_image(images, lambda im: im.resize((size, size), Image.Resampling.BICUBIC), mean, std)
 
 
 def openai_clip(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -130,7 +130,7 @@ def cmmd(images: torch.Tensor, size: int = 336) -> torch.Tensor:
         w, h = im.size
         side = min(w, h)
         left, top = (w - side) // 2, (h - side) // 2
-        return im.crop((left, top, left + side, top + side)).resize((size, size), resample=Image.BICUBIC)
+        return im.crop((left, top, left + side, top + side)).resize((size, size), resample=Image.Resampling.BICUBIC)
 
     return _per_image(images, crop_and_resize, CLIP_MEAN, CLIP_STD)
 

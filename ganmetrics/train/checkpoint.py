@@ -18,7 +18,10 @@ import torch
 
 def capture_rng() -> dict[str, Any]:
     """Return the global random states: torch CPU, every CUDA device, numpy, Python ``random``."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    numpy_state = np.random.get_state(legacy=True)  # the default, spelled out: numpy's stubs type a bare call as a dict
+    if isinstance(numpy_state, dict):  # only when the global RandomState does not run MT19937
+        raise TypeError("rng: numpy's global generator is not MT19937; its state cannot be saved as a tuple")
+    kind, keys, position, has_gauss, cached = numpy_state
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

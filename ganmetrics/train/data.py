@@ -12,7 +12,7 @@ memory as uint8 (N, C, H, W) and handed to the models scaled to [-1, 1].
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -127,9 +127,9 @@ def load_image_folder(folder: Path, size: int) -> torch.Tensor:
     """
     from torchvision.transforms.v2.functional import center_crop, resize
 
-    from ganmetrics.io.images import open_images
+    from ganmetrics.io.images import EncodedImageDataset, open_images
 
-    dataset = open_images(folder)
+    dataset = cast(EncodedImageDataset, open_images(folder))  # what a folder or .zip path opens as
     return torch.stack([center_crop(resize(dataset[i], [size], antialias=True), [size]) for i in range(len(dataset))])
 
 

@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ from ganmetrics.train.losses import (
     r1_penalty,
     recipe,
 )
-from ganmetrics.train.models import IMAGE_SIZES, build_models
+from ganmetrics.train.models import IMAGE_SIZES, DCGANDiscriminator, MLPDiscriminator, build_models
 from ganmetrics.train.modes import HIGH_QUALITY, KL_UNIFORM, MODES_COVERED, mode_statistics
 from ganmetrics.train.remedies import HistoricalAverage, check_unroll, unrolled_generator_loss
 
@@ -247,6 +247,18 @@ def resolve_recipe(config: TrainConfig) -> TrainConfig:
     )
 
 
+def _resolved_values(config: TrainConfig) -> tuple[float, int, int, float]:
+    """Return ``(lr, d_steps, batch_size, r1)`` of a config that ``resolve_recipe`` has filled in.
+
+    Raises ``ValueError`` naming the first of them that is still ``None`` (the config was not resolved).
+    """
+    lr, d_steps, batch_size, r1 = config.lr, config.d_steps, config.batch_size, config.r1
+    if lr is None or d_steps is None or batch_size is None or r1 is None:
+        missing = next(name for name in ("lr", "d_steps", "batch_size", "r1") if getattr(config, name) is None)
+        raise ValueError(f"{missing}: still None; the config must first go through resolve_recipe")
+    return lr, d_steps, batch_size, r1
+
+
 class Scorer:
     """Scores G on a fixed latent batch through ``Evaluator``; mode statistics for the 2-D mixtures."""
 
@@ -364,16 +376,20 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
     np.random.seed(config.seed)
     random.seed(config.seed)
     objective = recipe(config.loss, images=isinstance(sampler, ImageSampler))
-    lr, d_steps, batch_size = config.lr, config.d_steps, config.batch_size  # resolved by train()
-    generator, discriminator = build_models(
+    lr, d_steps, batch_size, r1 = _resolved_values(config)  # resolved by train()
+    generator, built_discriminator = build_models(
         sampler.shape, config.z_dim, config.width, config.depth, critic_batch_norm=config.loss != "wgan-gp"
     )
+    # build_models makes one of these two; they have the ``features`` that feature matching uses.
+    discriminator = cast("MLPDiscriminator | DCGANDiscriminator", built_discriminator)
     generator.to(device)
     discriminator.to(device)
     if objective.optimizer == "rmsprop":
         opt_g: torch.optim.Optimizer = torch.optim.RMSprop(generator.parameters(), lr=lr)
         opt_d: torch.optim.Optimizer = torch.optim.RMSprop(discriminator.parameters(), lr=lr)
     else:
+        if objective.betas is None:
+            raise ValueError(f"loss: the Adam recipe of {config.loss!r} has no betas")
         opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=objective.betas)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=objective.betas)
     noise = torch.Generator().manual_seed(config.seed + 1)  # latents, instance noise, GP interpolation
@@ -430,13 +446,13 @@ def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress:
             real = sampler.next(batch_size).to(device)
             with torch.no_grad():
                 fake = generator(latent())
-            real_in = noisy(real, at).requires_grad_(config.r1 > 0)
+            real_in = noisy(real, at).requires_grad_(r1 > 0)
             real_out, fake_out = discriminator(real_in), discriminator(noisy(fake, at))
             d_loss = discriminator_loss(config.loss, real_out, fake_out, config.real_label)
             total = d_loss
-            if config.r1 > 0:
+            if r1 > 0:
                 penalty = r1_penalty(real_out, real_in)
-                total = total + config.r1 / 2 * penalty
+                total = total + r1 / 2 * penalty
                 _add(logged, "r1_penalty", penalty.item() / d_steps)
             if objective.gp_weight is not None:
                 penalty = gradient_penalty(discriminator, real, fake, noise)

@@ -78,7 +78,7 @@ def random_vgg16_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
         torch.manual_seed(seed)
         network = vgg.vgg16(weights=None)
         for module in network.modules():
-            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear) and module.bias is not None:  # all have one
                 module.bias.data.normal_(0, 0.02)
     return network.state_dict()
 
