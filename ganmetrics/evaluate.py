@@ -79,8 +79,12 @@ class Evaluator:
         ``prdc`` alone: VGG16), else the FID Inception. ``fid`` and ``is`` refuse any other than Inception.
     weights, resize, device, input_range, batch_size
         How images become features (see :class:`ImageFeatures`).
-    num_workers
-        DataLoader workers decoding an image folder or zip reference (see ``extract_features``).
+    numerics
+        The network's numeric mode (``features.extract.NUMERICS``): "fp32" (default, the peers' numbers),
+        "fp32-fast", "bf16", "fp16"; recorded in the provenance, so references made in another mode are refused.
+    num_workers, skip_bad, recursive
+        How an image folder or zip reference is read (see ``extract_features``): DataLoader workers, skipping
+        unreadable files with a warning instead of failing, and reading subfolders.
     max_samples
         Most generated samples kept for the metrics that need them all (KID, MMD, Sinkhorn, EMD, IS).
     metric_kwargs
@@ -122,6 +126,9 @@ class Evaluator:
         reference_cache: str | Path | None = None,
         sync: bool | None = None,
         extractor: Any = None,
+        numerics: str = DEFAULTS["extract_numerics"],
+        skip_bad: bool = False,
+        recursive: bool = False,
     ) -> None:
         names = [metrics] if isinstance(metrics, str) else list(metrics)
         unknown = [m for m in names if m not in EVALUATED]
@@ -138,7 +145,9 @@ class Evaluator:
         self.extractor = None
         if features != "raw":
             check_feature_space(list(self.metrics.values()), extractor)
-            self.extractor = ImageFeatures(weights, resize, device, input_range, batch_size, extractor)
+            self.extractor = ImageFeatures(
+                weights, resize, device, input_range, batch_size, extractor, numerics, skip_bad, recursive
+            )
         self.feature = self.extractor.feature if self.extractor is not None else "pool3"
         self._stores: dict[tuple[str, bool], RowStore | MomentStore] = {}
         for spec in self.metrics.values():
@@ -255,6 +264,9 @@ class Evaluator:
             outputs=(self.feature,),
             batch_size=images.batch_size,
             num_workers=self.num_workers if is_path else 0,
+            numerics=images.loader.options.numerics,
+            skip_bad=images.loader.options.skip_bad,
+            recursive=images.loader.options.recursive,
             progress=False,
         )
         rows = torch.from_numpy(extraction.features[self.feature])

@@ -23,7 +23,7 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.distributed import extract_features_distributed
-from ganmetrics.features.extract import NUMERICS, resolve_device
+from ganmetrics.features.extract import NUMERICS, numeric_network, resolve_device
 from ganmetrics.features.extractors import ExtractorSpec, get_extractor, load_extractor
 from ganmetrics.features.protocols import get_protocol
 from ganmetrics.io.features_file import FEATURE_SUFFIXES, load_features
@@ -31,7 +31,6 @@ from ganmetrics.io.images import list_image_files, list_zip_images
 from ganmetrics.io.stats_file import LoadedStats, is_stats_file, load_stats
 from ganmetrics.metrics._arrays import as_float64
 from ganmetrics.metrics.statistics import FeatureStats
-from ganmetrics.numerics import exact_float32
 from ganmetrics.provenance import WEIGHTS_KIND
 from ganmetrics.reference_store import resolve_reference_path
 
@@ -106,22 +105,27 @@ def is_image_source(path: Path) -> bool:
 
 
 class NetworkRunner:
-    """In-memory image batches -> extractor outputs: protocol, then the network in its exact numeric mode.
+    """In-memory image batches -> extractor outputs: protocol, then the network in its numeric mode.
 
     ``runner(images, outputs)`` takes (N, 3, H, W) uint8 in [0, 255] or float in [0, 1] on any device and returns
-    float32 outputs on the network's device, ``batch_size`` images at a time.
+    float32 outputs on the network's device, ``batch_size`` images at a time. ``numerics`` is one of
+    ``features.extract.NUMERICS``, applied as folder extraction applies it (``extract.numeric_network``).
     """
 
-    def __init__(self, model: torch.nn.Module, protocol: str, batch_size: int, device: torch.device) -> None:
-        self.model, self.protocol, self.batch_size, self.device = model, protocol, batch_size, device
+    def __init__(
+        self, model: torch.nn.Module, protocol: str, batch_size: int, device: torch.device, numerics: str = "fp32"
+    ) -> None:
+        self.protocol, self.batch_size, self.device, self.numerics = protocol, batch_size, device, numerics
+        self.model, self._memory_format, self._numeric_mode = numeric_network(model, numerics, device)
         self._apply = get_protocol(protocol).apply
 
     def __call__(self, images: torch.Tensor, outputs: Sequence[str]) -> dict[str, torch.Tensor]:
         parts: dict[str, list[torch.Tensor]] = {name: [] for name in outputs}
-        with exact_float32(), torch.inference_mode():
+        with self._numeric_mode(), torch.inference_mode():
             for chunk in images.split(self.batch_size):
-                for name, rows in self.model(self._apply(chunk.to(self.device)), tuple(outputs)).items():
-                    parts[name].append(rows)
+                x = self._apply(chunk.to(self.device)).contiguous(memory_format=self._memory_format)
+                for name, rows in self.model(x, tuple(outputs)).items():
+                    parts[name].append(rows.float())
         return {name: torch.cat(rows) for name, rows in parts.items()}
 
 
@@ -130,14 +134,14 @@ class InputLoader:
 
     def __init__(self, options: ExtractionOptions | None = None) -> None:
         self.options = options or ExtractionOptions()
-        self._model: tuple[torch.nn.Module, str] | None = None
+        self._model: tuple[torch.nn.Module, str | None] | None = None
 
     @property
     def feature(self) -> str:
         """The default output of the extractor (``pool3`` for the FID Inception): the rows the metrics compare."""
         return self.options.spec.default_output
 
-    def network(self) -> tuple[torch.nn.Module, str]:
+    def network(self) -> tuple[torch.nn.Module, str | None]:
         """Return ``(module, weights_sha256)`` of the extractor, loading it on first use."""
         if self._model is None:
             opts = self.options
@@ -149,7 +153,7 @@ class InputLoader:
         model, _ = self.network()
         opts = self.options
         batch_size = opts.batch_size or opts.spec.default_batch_size
-        return NetworkRunner(model, str(opts.protocol), batch_size, next(model.parameters()).device)
+        return NetworkRunner(model, str(opts.protocol), batch_size, next(model.parameters()).device, opts.numerics)
 
     def provenance(self) -> dict[str, Any]:
         """The metadata record of this loader's default feature (what ``check_comparable`` compares)."""

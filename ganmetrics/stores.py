@@ -40,6 +40,9 @@ class ImageFeatures:
         input_range: tuple[float, float] | None = None,
         batch_size: int | None = DEFAULTS["extract_batch_size"],
         extractor: Any = DEFAULTS["extract_extractor"],
+        numerics: str = DEFAULTS["extract_numerics"],
+        skip_bad: bool = False,
+        recursive: bool = False,
     ) -> None:
         if input_range is not None and tuple(input_range) not in INPUT_RANGES:
             raise ValueError(f"input_range: must be one of {INPUT_RANGES} (or None for uint8), got {input_range!r}")
@@ -51,7 +54,10 @@ class ImageFeatures:
             weights=weights,
             batch_size=batch_size,
             device=None if device is None else str(device),
+            numerics=numerics,
             progress=False,
+            skip_bad=skip_bad,
+            recursive=recursive,
         )
         self.loader = InputLoader(options)
         self.runner = self.loader.runner()

@@ -343,3 +343,67 @@ def test_fid_of_fewer_samples_than_dimensions_takes_the_exact_route() -> None:
     # reference rows are kept in float32, so they are compared as such); 1e-10 allows float64 round-off of
     # the batch-wise update, far below the error of an eigen-decomposition of the singular covariance.
     assert ev.compute()["fid"] == pytest.approx(fid_from_features(x.float(), y), rel=1e-10)
+
+
+# -- numerics, skip_bad, recursive: the Evaluator extracts as the command line does ------------------------------
+@pytest.mark.parametrize(("numerics", "tolerance"), [("fp32-fast", 1e-4), ("bf16", 6e-2)])
+def test_evaluator_batches_run_in_the_numeric_mode_folder_extraction_uses(
+    fid_weights: Path, numerics: str, tolerance: float
+) -> None:
+    """The in-memory runner and extract_features share extract.numeric_network: the runner's rows differ from
+    the exact fp32 rows (the mode is applied) and agree with extract_features in that mode to within the
+    mode's own rounding, in relative Frobenius norm (fp32-fast: 1e-4, float32 rounding of a differently ordered
+    computation; bf16: 6e-2, its 8-bit mantissa, measured 3.7 %), and (bf16) at most half as far from them as from
+    the exact fp32 rows (bf16 is 10-16 % from fp32 on these weights); the provenance records the mode."""
+    from ganmetrics.features.extract import extract_features
+
+    images = _uint8_images(4, seed=11)
+    expected = extract_features(
+        images, weights=fid_weights, device="cpu", numerics=numerics, batch_size=4, num_workers=0, progress=False
+    ).features["pool3"]
+    ev = Evaluator(["is"], weights=fid_weights, device="cpu", numerics=numerics, batch_size=4)
+    exact = Evaluator(["is"], weights=fid_weights, device="cpu", batch_size=4)
+    got = ev.extractor(images, ("pool3",))["pool3"].cpu().numpy()
+    fp32 = exact.extractor(images, ("pool3",))["pool3"].cpu().numpy()
+    assert np.linalg.norm(got - expected) <= tolerance * np.linalg.norm(expected)
+    if numerics == "bf16":  # fp32-fast differs from fp32 by rounding only, as much as the two fp32-fast paths
+        assert np.linalg.norm(got - expected) <= 0.5 * np.linalg.norm(got - fp32)
+    assert ev.extractor.metadata["numerics"] == numerics
+
+
+def test_evaluator_in_bf16_refuses_an_fp32_reference(fid_weights: Path, tmp_path: Path) -> None:
+    from ganmetrics.features.extract import extract_features
+    from ganmetrics.io.features_file import save_features
+
+    fp32 = extract_features(_uint8_images(4, seed=12), weights=fid_weights, device="cpu", num_workers=0, progress=False)
+    assert fp32.metadata["numerics"] == "fp32"
+    path = save_features(tmp_path / "ref.npz", {"features": fp32.features["pool3"]}, fp32.metadata)
+    with pytest.raises(ProvenanceMismatchError, match="numerics"):
+        Evaluator(["kid"], reference=path, weights=fid_weights, device="cpu", numerics="bf16")
+
+
+def test_evaluator_reads_a_folder_reference_recursively_and_skips_bad_files(fid_weights: Path, tmp_path: Path) -> None:
+    """recursive=True reaches images in subfolders, skip_bad=True passes over an unreadable file with a warning:
+    the reference's rows equal extract_features on the readable images alone."""
+    from PIL import Image
+
+    from ganmetrics.features.extract import extract_features
+
+    images = _uint8_images(3, seed=13)
+    (tmp_path / "ref" / "sub").mkdir(parents=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(tmp_path / "ref" / ("sub" if i else ".") / f"{i}.png")
+    (tmp_path / "ref" / "sub" / "broken.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="broken.png"):
+        ev = Evaluator(
+            ["kid"],
+            reference=tmp_path / "ref",
+            weights=fid_weights,
+            device="cpu",
+            recursive=True,
+            skip_bad=True,
+            metric_kwargs={"kid": {"subset_size": 2}},
+        )
+    expected = extract_features(images, weights=fid_weights, device="cpu", num_workers=0, progress=False)
+    assert ev.reference is not None
+    np.testing.assert_allclose(ev.reference.require_rows("kid").numpy(), expected.features["pool3"], rtol=0, atol=1e-5)

@@ -195,6 +195,28 @@ def _describe(source: Any) -> str:
     return str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
 
 
+def numeric_network(
+    model: torch.nn.Module, numerics: str, device: torch.device
+) -> tuple[torch.nn.Module, torch.memory_format, Callable[[], contextlib.AbstractContextManager]]:
+    """Return the network as the numeric mode ``numerics`` runs it, its inputs' memory format, and its context.
+
+    "fp32": the model as is, contiguous inputs, ``exact_float32`` (no TF32 or reduced-precision paths).
+    "fp32-fast": a copy with BatchNorm folded (``inception.fold_batchnorm``), channels-last, ``exact_float32``.
+    "bf16" / "fp16": the model as is under ``torch.autocast`` of that dtype on ``device``'s type. The one place
+    both the folder/zip extraction and the in-memory ``inputs.NetworkRunner`` take their numeric mode from.
+
+    Raises ``ValueError`` for "fp32-fast" on a network other than the FID Inception.
+    """
+    if numerics in _FOLDED_CHANNELS_LAST:
+        if not isinstance(model, FIDInceptionV3):
+            raise ValueError(f"numerics: {numerics!r} folds the FID Inception's BatchNorm; the model is not one")
+        return fold_batchnorm(model).to(memory_format=torch.channels_last), torch.channels_last, exact_float32
+    autocast_dtype = NUMERICS[numerics]
+    if autocast_dtype is None:
+        return model, torch.contiguous_format, exact_float32
+    return model, torch.contiguous_format, lambda: torch.autocast(device.type, dtype=autocast_dtype)
+
+
 def extract_features(
     source: str | os.PathLike | torch.Tensor | Dataset,
     *,
@@ -283,19 +305,12 @@ def extract_features(
         collate_fn=_collate,
         pin_memory=run_device.type == "cuda" and not in_this_process,
     )
-    memory_format = torch.contiguous_format
-    if numerics in _FOLDED_CHANNELS_LAST:
-        memory_format = torch.channels_last
-        if not isinstance(model, FIDInceptionV3):
-            raise ValueError(f"numerics: {numerics!r} folds the FID Inception's BatchNorm; the model is not one")
-        model = fold_batchnorm(model).to(memory_format=memory_format)
-    autocast_dtype = NUMERICS[numerics]
-    numeric_mode = exact_float32() if autocast_dtype is None else torch.autocast(run_device.type, dtype=autocast_dtype)
+    model, memory_format, numeric_mode = numeric_network(model, numerics, run_device)
     rows: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     kept: list[int] = []
     sizes: Counter[tuple[int, int]] = Counter()
     bar = tqdm(total=len(inputs), unit="img", file=sys.stderr, disable=not progress, desc="features")
-    with bar, numeric_mode, torch.inference_mode():
+    with bar, numeric_mode(), torch.inference_mode():
         for failures, batch in loader:
             if failures:
                 raise failures[0]
