@@ -23,7 +23,14 @@ def _bench_work_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("GANMETRICS_BENCH_WORK", str(tmp_path_factory.getbasetemp() / "bench_work"))
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n not in ("e2e", "collapse")])  # own tests
+@pytest.mark.parametrize(
+    "name",
+    [  # e2e and collapse have tests of their own; extractors builds five networks (about 30 s on two cores)
+        pytest.param(n, marks=pytest.mark.slow) if n == "extractors" else n
+        for n in CASES
+        if n not in ("e2e", "collapse")
+    ],
+)
 def test_case_runs_at_smoke_size_and_every_row_has_a_value(name: str) -> None:
     tables = load_case(name).run(SMOKE)
     assert tables

@@ -51,6 +51,7 @@ def pytorch_fid_home(tmp_path: Path, fid_weights: Path, monkeypatch: pytest.Monk
     return tmp_path
 
 
+@pytest.mark.slow  # 45-125 s on two cores: pytorch-fid's own pipeline on the same folders
 def test_fid_of_two_folders_equals_pytorch_fid_calculate_fid_given_paths(
     folders: tuple[Path, Path], fid_weights: Path, pytorch_fid_home: Path
 ) -> None:
@@ -64,6 +65,7 @@ def test_fid_of_two_folders_equals_pytorch_fid_calculate_fid_given_paths(
     assert ours == pytest.approx(theirs, rel=1e-4)
 
 
+@pytest.mark.slow  # 30 s on two cores: three extractions
 def test_fid_folder_vs_stats_of_other_folder_equals_folder_vs_folder(
     folders: tuple[Path, Path], fid_weights: Path, tmp_path: Path
 ) -> None:

@@ -35,6 +35,7 @@ def _run(args: list[str], distributed: bool, cwd: Path) -> subprocess.CompletedP
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False, cwd=cwd)
 
 
+@pytest.mark.slow  # about a minute: torchrun starts two processes that each load torch and the network
 def test_fid_and_stats_under_torchrun_equal_the_single_process_run(tmp_path: Path, fid_weights: Path) -> None:
     real, fake = _folder(tmp_path / "real", 1), _folder(tmp_path / "fake", 2)
     common = ["--weights", str(fid_weights), "--num-workers", "0", "--quiet"]
