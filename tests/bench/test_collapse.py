@@ -12,6 +12,7 @@ from bench.__main__ import main
 from bench._harness import Config
 
 
+@pytest.mark.slow  # 9-16 s on two idle cores; the quick run stays under 6 minutes
 def test_smoke_run_writes_results_and_three_titled_figures(tmp_path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GANMETRICS_BENCH_WORK", str(tmp_path))
     results = tmp_path / "RESULTS.md"

@@ -64,6 +64,7 @@ def test_without_entropic_term_matches_pot_empirical_sinkhorn_divergence(metric:
     assert ours == pytest.approx(float(expected), rel=AGREE)
 
 
+@pytest.mark.slow  # 9-16 s on two idle cores; the quick run stays under 6 minutes
 @pytest.mark.parametrize("reg", [0.1, 1.0, 10.0])
 def test_translation_adds_the_squared_shift_the_gaussian_closed_form_for_equal_covariances(reg: float):
     # For the squared euclidean cost, |x - (y + t)|^2 = |x - y|^2 - 2 <x - y, t> + |t|^2 and the middle term

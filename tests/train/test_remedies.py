@@ -157,6 +157,7 @@ def test_a_training_step_with_unrolling_leaves_the_discriminator_as_a_plain_step
     assert not all(torch.equal(v, unrolled["generator"][k]) for k, v in plain["generator"].items())
 
 
+@pytest.mark.slow  # 9-16 s on two idle cores; the quick run stays under 6 minutes
 def test_resume_with_historical_averaging_and_unrolling_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config = TrainConfig(**TINY, historical_averaging=0.5, unroll=2)
     train(config, tmp_path / "whole", progress=False)

@@ -72,6 +72,7 @@ def test_default_ring8_run_covers_8_modes_with_70_percent_high_quality_on_at_lea
     assert sum(passed) >= 7, passed
 
 
+@pytest.mark.slow  # 9-16 s on two idle cores; the quick run stays under 6 minutes
 def test_scoring_does_not_change_the_training_run(tmp_path: Path):
     # Scoring draws from its own generators, so a run scored every 10 steps and one scored only at the end end
     # with bit-identical weights and final metrics.
@@ -144,6 +145,7 @@ def test_a_run_leaves_config_metrics_checkpoint_samples_and_plots(ring_run):
     assert {"d_loss", "g_loss", "r1_penalty"} == set(record["losses"])
 
 
+@pytest.mark.slow  # 9-16 s on two idle cores; the quick run stays under 6 minutes
 def test_resume_after_an_interruption_gives_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config = TrainConfig(**TINY)
     train(config, tmp_path / "whole", progress=False)
@@ -248,6 +250,7 @@ def test_cli_unknown_loss_fails_listing_the_valid_names(tmp_path: Path):
     assert "hinge" in result.output and "'minimax', 'ns', 'wgan', 'wgan-gp'" in result.output
 
 
+@pytest.mark.slow  # 9-16 s on two idle cores; the quick run stays under 6 minutes
 def test_cli_refuses_an_output_folder_holding_another_run(tmp_path: Path):
     assert _cli(["--out", str(tmp_path), *CLI_TINY]).exit_code == 0
     result = _cli(["--out", str(tmp_path), *CLI_TINY])
