@@ -7,6 +7,7 @@ call signatures and the tables from rotting. The values are checked where the ca
 from __future__ import annotations
 
 import math
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,8 @@ def test_case_runs_at_smoke_size_and_every_row_has_a_value(name: str) -> None:
     assert tables
     for table in tables:
         for row in table.rows:
+            if row.error == "ModuleNotFoundError: No module named 'dinov2'" and find_spec("dinov2") is None:
+                continue  # torch-fidelity's DINOv2 needs the official code: pip install --no-deps dinov2==0.0.1.dev2
             assert not row.error, f"{table.title}: {row.name} failed: {row.error}"
             assert row.value is not None and math.isfinite(row.value), f"{table.title}: {row.name}"
             assert not table.timed or len(row.times) == 1
