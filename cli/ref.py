@@ -21,15 +21,16 @@ def ref_group() -> None:
 
 @ref_group.command("list")
 def list_command() -> None:
-    """List the shipped references: name, kind, n, dims, extractor, size."""
+    """List the shipped references: name, kind, n, dims, extractor, protocol, size."""
     for entry in ReferenceStore().entries():
         meta = entry.metadata
         extractor = meta.get("extractor")
         if isinstance(extractor, dict):
             extractor = ",".join(extractor.values())
+        protocol = f" protocol={meta['resize']}" if meta.get("resize") else ""
         click.echo(
-            f"{entry.name:40s} {entry.kind:8s} n={meta.get('n')} dims={meta.get('dims')} "
-            f"{extractor} ({entry.bytes / 1024:.0f} KiB)"
+            f"{entry.name:52s} {entry.kind:8s} n={meta.get('n')} dims={meta.get('dims')} "
+            f"{extractor}{protocol} ({entry.bytes / 1024:.0f} KiB)"
         )
 
 

@@ -9,9 +9,16 @@ Only what can be computed honestly without the trained Inception weights or real
 - ``ring8-*``, ``grid25-*``: samples of the built-in 2-D mixtures of ``ganmetrics.mixtures`` (raw
   coordinates, float32 as the sampler returns them), as features (for KID, MMD, Sinkhorn, EMD and FID) and as
   2-D Gaussian statistics;
-- ``synthetic-32px-random-weights``: pool3 features and bias-free logits of ``synthetic_images`` under the
-  *seeded random* FID Inception weights (``ganmetrics.features.random_weights``, seed 0). These numbers mean
-  nothing about image quality; they exist for pipeline regression tests.
+- ``synthetic-32px-inception-pytorch-fid-random-weights``: pool3 features and bias-free logits of
+  ``synthetic_images`` under the *seeded random* FID Inception weights (``ganmetrics.features.random_weights``,
+  seed 0), preprocessed with the ``pytorch-fid`` protocol. These numbers mean nothing about image quality; they
+  exist for pipeline regression tests.
+
+Names: a reference of extracted features names its extractor and preprocessing protocol
+(``DATA-EXTRACTOR-PROTOCOL[-NOTE]``, as ``reference_name`` builds it), since numbers from different feature
+spaces or protocols are not comparable (the metadata, which ``provenance.check_comparable`` compares, records
+both too). The 2-D mixture samples are their own features (extractor ``raw-coordinates``, no protocol) and keep
+the plain ``MIXTURE-N[-stats]`` names.
 
 Regenerate everything (rewrites the files and the manifest)::
 
@@ -35,7 +42,7 @@ import torch
 
 from ganmetrics._version import __version__
 from ganmetrics.features.extract import extract_features
-from ganmetrics.features.extractors.inception import load_fid_inception
+from ganmetrics.features.extractors.inception import INCEPTION, load_fid_inception
 from ganmetrics.features.random_weights import make_random_fid_inception_weights
 from ganmetrics.features.weights import sha256_file
 from ganmetrics.io.atomic import atomic_write
@@ -60,6 +67,12 @@ SYNTHETIC_IMAGES = 32
 SYNTHETIC_SIZE = 32
 SYNTHETIC_SEED = 0
 RANDOM_WEIGHTS_SEED = 0
+
+
+def reference_name(data: str, extractor: str, protocol: str, note: str = "") -> str:
+    """Return the name of a reference of ``data``'s features under ``extractor`` (a name of
+    ``features.extractors.EXTRACTORS``) and ``protocol``: ``DATA-EXTRACTOR-PROTOCOL`` plus ``-NOTE`` if given."""
+    return "-".join(part for part in (data, extractor, protocol, note) if part)
 
 
 class ReferenceStoreError(ValueError):
@@ -280,7 +293,8 @@ def _build_synthetic() -> list[_Built]:
         "nothing about image quality (pipeline regression tests only)"
     )
     arrays = {"features": extraction.features["pool3"], "logits_unbiased": extraction.features["logits_unbiased"]}
-    return [_Built(f"synthetic-{SYNTHETIC_SIZE}px-random-weights", "features", arrays, meta, source)]
+    name = reference_name(f"synthetic-{SYNTHETIC_SIZE}px", INCEPTION.name, meta["resize"], "random-weights")
+    return [_Built(name, "features", arrays, meta, source)]
 
 
 BUILDERS: dict[str, Callable[[], list[_Built]]] = {"mixtures": _build_mixtures, "synthetic": _build_synthetic}
@@ -289,7 +303,8 @@ BUILDERS: dict[str, Callable[[], list[_Built]]] = {"mixtures": _build_mixtures, 
 def regenerate(root: str | Path | None = None, groups: tuple[str, ...] = tuple(BUILDERS)) -> list[ReferenceEntry]:
     """Recompute the reference files of ``groups`` (keys of ``BUILDERS``) into ``root``; return the manifest.
 
-    Entries of other groups already in the manifest are kept. Files and manifest are written atomically.
+    Entries of other groups already in the manifest are kept; an entry of a regenerated group that its builder
+    no longer makes (a renamed reference) is removed with its file. Files and manifest are written atomically.
     """
     store = ReferenceStore(root)
     unknown = [g for g in groups if g not in BUILDERS]
@@ -300,11 +315,17 @@ def regenerate(root: str | Path | None = None, groups: tuple[str, ...] = tuple(B
         command = f"{_REGENERATE} --only {group}"
         for item in BUILDERS[group]():
             fresh[item.name] = _write(store.root, item, command)
-    kept = [e for e in (store.entries() if store.manifest_path.is_file() else []) if e.name not in fresh]
+    previous = store.entries() if store.manifest_path.is_file() else []
+    rebuilt = tuple(f"--only {group}" for group in groups)
+    kept = [e for e in previous if e.name not in fresh and not e.command.endswith(rebuilt)]
     entries = sorted(kept + list(fresh.values()), key=lambda e: e.name)
     manifest = {"format": MANIFEST_FORMAT, "ganmetrics_version": __version__, "entries": [asdict(e) for e in entries]}
     with atomic_write(store.manifest_path, "w") as handle:
         handle.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    listed = {e.file for e in entries}
+    for dropped in previous:
+        if dropped.file not in listed:
+            (store.root / dropped.file).unlink(missing_ok=True)
     return entries
 
 

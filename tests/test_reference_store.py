@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +18,19 @@ from cli_run import run, run_json
 from pytorch_fid.fid_score import calculate_frechet_distance
 
 from ganmetrics.features.extract import extract_features
+from ganmetrics.features.extractors import EXTRACTORS
 from ganmetrics.features.extractors.inception import FIDInceptionV3
+from ganmetrics.features.protocols import PROTOCOLS
 from ganmetrics.io.features_file import load_features
 from ganmetrics.io.stats_file import load_stats
 from ganmetrics.reference_store import (
     MIXTURE_SEED,
+    RAW_EXTRACTOR,
     ReferenceStore,
     ReferenceStoreError,
     default_root,
     mixture_sample,
+    regenerate,
     resolve_reference_path,
     synthetic_images,
 )
@@ -42,9 +47,7 @@ def test_every_manifest_entry_matches_its_file_sha256_and_size() -> None:
         path = default_root() / entry["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], entry["name"]
         assert path.stat().st_size == entry["bytes"]
-        # Files made before the `ganmetrics ref regenerate` subcommand record the module command they came from.
-        commands = ("ganmetrics ref regenerate", "python -m ganmetrics.reference_store regenerate")
-        assert entry["command"].startswith(commands)
+        assert entry["command"].startswith("ganmetrics ref regenerate --only ")
 
 
 def test_every_file_in_the_store_is_listed_and_the_store_is_small() -> None:
@@ -58,6 +61,36 @@ def test_manifest_metadata_is_the_files_own_record() -> None:
         path = default_root() / entry["file"]
         record = load_stats(path).metadata if entry["kind"] == "stats" else load_features(path).metadata
         assert record == entry["metadata"], entry["name"]
+
+
+def test_regenerating_a_group_rebuilds_its_files_and_drops_a_renamed_entry(store_copy: Path) -> None:
+    manifest = json.loads((store_copy / "manifest.json").read_text())
+    old = next(e for e in manifest["entries"] if e["name"] == "ring8-2500")
+    renamed = {**old, "name": "ring8-old-name", "file": "ring8-old-name.npz"}
+    shutil.copy(store_copy / old["file"], store_copy / renamed["file"])
+    manifest["entries"].append(renamed)
+    (store_copy / "manifest.json").write_text(json.dumps(manifest))
+    features = [e["file"] for e in manifest["entries"] if e["kind"] == "features"]
+    shipped = {f: load_features(store_copy / f).get("features") for f in features}
+    entries = regenerate(store_copy, ("mixtures",))
+    assert {e.name for e in entries} == {e["name"] for e in manifest["entries"]} - {renamed["name"]}
+    assert not (store_copy / renamed["file"]).exists()
+    for entry in entries:  # the same samples as shipped (the files also record the torch version that wrote them)
+        if entry.kind == "features":
+            np.testing.assert_array_equal(load_features(store_copy / entry.file).get("features"), shipped[entry.file])
+
+
+def test_every_extracted_reference_names_its_extractor_and_protocol() -> None:
+    """Numbers from two feature spaces or protocols are not comparable: a reference's name says which it holds."""
+    extracted = [e for e in ReferenceStore().entries() if e.metadata["extractor"] != RAW_EXTRACTOR]
+    assert extracted  # the synthetic Inception features
+    for entry in extracted:
+        ids = set(entry.metadata["extractor"].values())  # {output: "<extractor id>/<output>"}
+        (spec,) = [s for s in EXTRACTORS.values() if all(i.startswith(s.extractor_id("")) for i in ids)]
+        protocol = entry.metadata["resize"]
+        assert protocol in PROTOCOLS and f"-{spec.name}-{protocol}" in entry.name, entry.name
+    raw = [e for e in ReferenceStore().entries() if e.metadata["extractor"] == RAW_EXTRACTOR]
+    assert all(e.metadata["resize"] is None for e in raw)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +137,7 @@ def test_shipped_stats_are_numpy_mean_and_cov_of_the_shipped_sample(mixture: str
 
 
 def test_synthetic_reference_is_labelled_random_weights_and_matches_the_pipeline(fid_model: FIDInceptionV3) -> None:
-    path = resolve_reference_path("ref:synthetic-32px-random-weights")
+    path = resolve_reference_path("ref:synthetic-32px-inception-pytorch-fid-random-weights")
     loaded = load_features(path)
     meta = loaded.metadata
     assert "seeded random" in meta["weights"] and len(meta["weights_sha256"]) == 64

@@ -109,12 +109,12 @@ def test_is_above_uses_the_salimans_formula() -> None:
 
 
 def test_is_above_on_the_shipped_synthetic_reference_reads_its_stored_logits() -> None:
-    with np.load(default_root() / "synthetic-32px-random-weights.npz") as data:
+    with np.load(default_root() / "synthetic-32px-inception-pytorch-fid-random-weights.npz") as data:
         logits = data["logits_unbiased"].astype(np.float64)
     p = np.exp(logits - logits.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     expected = float(np.exp(np.mean(np.sum(p * (np.log(p) - np.log(p.mean(0))), axis=1))))
-    value = assert_is_above("ref:synthetic-32px-random-weights", 1.0, splits=1).value
+    value = assert_is_above("ref:synthetic-32px-inception-pytorch-fid-random-weights", 1.0, splits=1).value
     assert value == pytest.approx(expected, rel=1e-10)  # float64 log-softmax vs numpy
 
 

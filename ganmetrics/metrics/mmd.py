@@ -58,6 +58,7 @@ from ganmetrics.metrics._arrays import (
     check_magnitude,
     check_same_dims,
     check_seed,
+    largest_abs,
 )
 from ganmetrics.metrics._blas import matmul_nt_, one_torch_thread, syrk_
 from ganmetrics.metrics.distances import cost_matrix
@@ -512,7 +513,7 @@ def kid(
     if subset_size > min(n_x, n_y):
         raise ValueError(f"subset_size: {subset_size} is larger than the number of samples (x: {n_x}, y: {n_y})")
     for sample, name in ((x, "x"), (y, "y")):  # the std squares the cubed kernel: a lower limit than squares
-        largest = float(sample.abs().max())
+        largest = largest_abs(sample)
         check_magnitude(largest, name, terms=subset_size**2, power=6)
         check_magnitude(largest, name, terms=x.shape[1], dtype=dtype)
     index_x, index_y = _kid_subset_indices(n_x, n_y, subsets, subset_size, seed)

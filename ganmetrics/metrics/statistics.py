@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_int, check_magnitude
+from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_int, check_magnitude, largest_abs
 from ganmetrics.metrics._blas import one_torch_thread, syrk_
 from ganmetrics.metrics._psd import Factor, check_covariance, check_mean_cov, psd_factor
 
@@ -68,7 +68,7 @@ class FeatureStats:
             xb = as_float64(batch, name, ndim=2, device=self._mean.device)
             if xb.shape[1] != self.dims:
                 raise ValueError(f"{name}: has {xb.shape[1]} feature dimensions, the statistics have {self.dims}")
-            check_magnitude(float(xb.abs().max()), name, terms=self.dims, power=2)
+            check_magnitude(largest_abs(xb), name, terms=self.dims, power=2)
             n_a, n_b = self.n, xb.shape[0]
             mean_b = xb.mean(dim=0)
             delta = mean_b - self._mean
