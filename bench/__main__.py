@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import shlex
 import sys
 import time
@@ -25,13 +26,16 @@ def _section(name: str, body: str) -> str:
 
 
 def update_results(path: Path, sections: dict[str, str]) -> None:
-    """Rewrite ``path``: a fresh header, then every case section (new ones replace old ones), in case order."""
+    """Rewrite ``path``: a fresh header, then every case section (new ones replace old ones), in case order, then
+    the notes (measurements made by hand, between ``<!-- note:NAME -->`` and ``<!-- /note:NAME -->``) as they
+    were."""
     old = path.read_text() if path.exists() else ""
     kept: dict[str, str] = {}
     for name in CASES:
         start, end = f"<!-- case:{name} -->", f"<!-- /case:{name} -->"
         if start in old and end in old:
             kept[name] = old[old.index(start) : old.index(end) + len(end)]
+    notes = [m[0] for m in re.finditer(r"<!-- note:([\w-]+) -->.*?<!-- /note:\1 -->", old, flags=re.DOTALL)]
     kept.update({name: _section(name, body) for name, body in sections.items()})
     header = [
         "# Benchmarks: ganmetrics side by side with the peers",
@@ -48,7 +52,8 @@ def update_results(path: Path, sections: dict[str, str]) -> None:
         HEADER_END,
         "",
     ]
-    path.write_text("\n".join(header) + "\n\n".join(kept[name] for name in CASES if name in kept) + "\n")
+    blocks = [kept[name] for name in CASES if name in kept] + notes
+    path.write_text("\n".join(header) + "\n\n".join(blocks) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,10 +90,13 @@ def test_e2e_case_runs_the_cli_and_every_extractor_and_features_agree() -> None:
 def test_runner_writes_a_section_per_case_and_keeps_other_sections(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
     assert main(["transport", "--scale", "smoke", "--repeats", "1", "--output", str(results)]) == 0
+    note = "<!-- note:by-hand -->\n## A measurement made by hand\n\n| a |\n|---|\n<!-- /note:by-hand -->"
+    results.write_text(results.read_text() + "\n" + note + "\n")
     assert main(["frechet", "--scale", "smoke", "--repeats", "1", "--output", str(results)]) == 0
     text = results.read_text()
     assert "<!-- case:transport -->" in text and "<!-- case:frechet -->" in text
     assert text.index("case:frechet") < text.index("case:transport")  # case order, not run order
+    assert text.count(note) == 1 and text.index(note) > text.index("/case:transport")  # notes kept, after the cases
     assert "load average" in text and "Versions:" in text
 
 
