@@ -1,4 +1,5 @@
-"""Numeric modes shared by the feature extractors and the metrics: full IEEE float32 on every backend.
+"""Numeric modes shared by the feature extractors, the metrics and the trainer: full IEEE float32 on every
+backend, and torch on one CPU thread.
 
 Knows nothing of features or metrics; both the network (``features.extract``) and the float32 kernel matmuls of
 ``metrics.mmd`` run inside ``exact_float32`` so that their numbers do not depend on the GPU generation or on
@@ -49,3 +50,30 @@ def exact_float32() -> Iterator[None]:
         finally:
             torch.set_float32_matmul_precision(saved_legacy[0])
             cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved_legacy[1:]
+
+
+@contextlib.contextmanager
+def one_torch_thread(device: torch.device | None = None) -> Iterator[None]:
+    """Within the block, run torch's CPU operations on one thread (``device`` another than the CPU: no change);
+    restore the thread count on exit. BLAS calls made through numpy/scipy keep their own threads.
+
+    Where it is used and why: the CPU bilinear resize of ``features.extract`` rounds differently on one thread
+    than on several (by up to 2e-7) and DataLoader workers run on one, so resizing on one thread everywhere makes
+    the features independent of ``num_workers``; the trainer's 2-D MLPs are too small to gain from threads, and
+    one thread makes their runs independent of the core count; in ``metrics`` the memory-bound steps around the
+    BLAS calls (conversions, centring, kernel values in cache-sized strips) run on one. With two or more torch
+    threads every such operation is a parallel region whose threads meet at a barrier; when other processes
+    share the cores, a preempted thread holds the others at the barrier for a scheduler time slice. Measured on
+    the 2-core benchmark machine at load 9: 47 ms on one thread against 1.1 s on two for the kernel values of
+    one 2,000-row Gram matrix (``mmd``); on an idle machine two threads save little on these steps, which are
+    bound by memory bandwidth. The setting is process-wide (torch has no per-call thread count).
+    """
+    if device is not None and device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

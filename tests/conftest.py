@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 import ganmetrics
 
@@ -35,6 +37,17 @@ def _isolated_weights_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     """
     monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("ganmetrics_cache")))
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored() -> Iterator[None]:
+    """Fail a test that leaves torch's CPU thread count changed: later tests would run on fewer threads, and
+    float32 CPU kernels round differently with the thread count (features.extract)."""
+    before = torch.get_num_threads()
+    yield
+    after = torch.get_num_threads()
+    torch.set_num_threads(before)
+    assert after == before, f"the test left torch on {after} CPU thread(s), not {before}"
 
 
 @pytest.fixture(scope="session")

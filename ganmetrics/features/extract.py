@@ -29,7 +29,7 @@ import os
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from ganmetrics.features.extractors import ExtractorSpec, get_extractor, load_ex
 from ganmetrics.features.extractors.inception import INCEPTION, FIDInceptionV3, fold_batchnorm
 from ganmetrics.features.protocols import get_protocol
 from ganmetrics.io.images import as_image_tensor, collate_skipping_bad, count_images, open_images
-from ganmetrics.numerics import exact_float32
+from ganmetrics.numerics import exact_float32, one_torch_thread
 from ganmetrics.provenance import WEIGHTS_KIND
 
 # The FID Inception network's id in result metadata (``fid-inception-v3/<output>``).
@@ -72,21 +72,6 @@ class Extraction:
 
     features: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Within the block, run torch's CPU kernels on one thread; restore the thread count on exit.
-
-    The CPU bilinear resize rounds differently on one thread than on several (by up to 2e-7), and DataLoader
-    workers run on one; resizing on one thread everywhere makes the features independent of ``num_workers``.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class _NetworkInputs(Dataset):
@@ -120,7 +105,7 @@ class _NetworkInputs(Dataset):
                     f"{self.name(index)}: {image.shape[-1]}x{image.shape[-2]} pixels, smaller than {self.extractor}'s "
                     f"{self.min_size}-pixel patch: the image holds less than one patch of detail"
                 )
-            with _one_thread():
+            with one_torch_thread():
                 x = self.apply(image.unsqueeze(0))[0]
         except (ValueError, TypeError) as exc:
             return exc

@@ -13,9 +13,6 @@ Callers read the upper triangle (on and above the diagonal) only; what lies belo
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 from scipy.linalg import blas
@@ -55,26 +52,3 @@ def matmul_nt_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
         return torch.mm(a, b.T, out=out)
     np.matmul(a.numpy(), b.numpy().T, out=out.numpy())
     return out
-
-
-@contextlib.contextmanager
-def one_torch_thread(device: torch.device) -> Iterator[None]:
-    """Within the block, run torch's CPU operations on one thread (the BLAS calls keep their own threads).
-
-    For the memory-bound steps around the BLAS calls (conversions, centring, kernel values in cache-sized
-    strips). With two or more torch threads every such operation is a parallel region whose threads meet at a
-    barrier; when other processes share the cores, a preempted thread holds the others at the barrier for a
-    scheduler time slice. Measured on the 2-core benchmark machine at load 9: 47 ms on one thread against 1.1 s
-    on two for the kernel values of one 2,000-row Gram matrix (``mmd``); on an idle machine two threads save
-    little on these steps, which are bound by memory bandwidth. The setting is process-wide (torch has no
-    per-call thread count) and is restored on exit.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

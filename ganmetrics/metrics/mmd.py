@@ -20,7 +20,7 @@ Speed
     subset (d = 2048) took 168 ms where two 1000-row ``ssyrk`` and one product took 316 ms (2-core benchmark
     machine, load 6, medians of 7; OpenBLAS parallelises the larger call better). Kernel values are formed in
     float64 strips of ``_VALUE_BLOCK`` entries that stay in cache, on one torch thread
-    (``_blas.one_torch_thread``).
+    (``numerics.one_torch_thread``).
 
 Precision
     Both kernels are a function of one O(d) term per pair, the dot product of two rows; everything else is
@@ -60,9 +60,9 @@ from ganmetrics.metrics._arrays import (
     check_seed,
     largest_abs,
 )
-from ganmetrics.metrics._blas import matmul_nt_, one_torch_thread, syrk_
+from ganmetrics.metrics._blas import matmul_nt_, syrk_
 from ganmetrics.metrics.distances import cost_matrix
-from ganmetrics.numerics import exact_float32
+from ganmetrics.numerics import exact_float32, one_torch_thread
 
 # Kernel values are formed in float64 row strips of at most this many entries (2 MiB, kept in cache between the
 # steps of one strip: offsets, profile, sum).

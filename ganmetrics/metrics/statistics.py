@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 
 from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_int, check_magnitude, largest_abs
-from ganmetrics.metrics._blas import one_torch_thread, syrk_
+from ganmetrics.metrics._blas import syrk_
 from ganmetrics.metrics._psd import Factor, check_covariance, check_mean_cov, psd_factor
+from ganmetrics.numerics import one_torch_thread
 
 
 class FeatureStats:
@@ -62,7 +63,7 @@ class FeatureStats:
         The Chan et al. update with ``M_{2,b} = Σ_i (x_i − μ_b)(x_i − μ_b)ᵀ``, in one symmetric rank-(B + 1) update
         of ``M2``'s upper triangle: ``M2 += Rᵀ R`` with ``R`` the B centred rows and the row
         ``δ (n_a n_b / n)^{1/2}`` (``_blas.syrk_``, half the flops of a general product, no d × d temporary); the
-        steps around it on one torch thread (``_blas.one_torch_thread``).
+        steps around it on one torch thread (``numerics.one_torch_thread``).
         """
         with one_torch_thread(self._mean.device):
             xb = as_float64(batch, name, ndim=2, device=self._mean.device)

@@ -16,6 +16,7 @@ Output directory: ``config.json``, ``metrics.jsonl`` (one JSON object per log: `
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -37,6 +38,7 @@ from ganmetrics.defaults import DEFAULTS
 from ganmetrics.evaluate import Evaluator
 from ganmetrics.features.weights import WeightsNotFoundError, resolve_weights
 from ganmetrics.mixtures import MIXTURES, Mixture2D
+from ganmetrics.numerics import one_torch_thread
 from ganmetrics.train import plots
 from ganmetrics.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from ganmetrics.train.data import DATASETS, ImageSampler, MixtureSampler, make_sampler
@@ -361,13 +363,8 @@ def train(
             raise ValueError(f"config: a resumed run must keep its settings; these differ: {'; '.join(changed)}")
     # The 2-D MLPs are too small to gain from threads; one thread also makes their runs independent of the
     # machine's core count (the reduction order of a threaded matmul can depend on it).
-    threads = torch.get_num_threads()
-    if isinstance(sampler, MixtureSampler):
-        torch.set_num_threads(1)
-    try:
+    with one_torch_thread() if isinstance(sampler, MixtureSampler) else contextlib.nullcontext():
         return _train(config, out, sampler, resume, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(config: TrainConfig, out: Path, sampler: Any, resume: bool, progress: bool) -> dict[str, Any]:

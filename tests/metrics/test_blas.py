@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganmetrics.metrics._blas import matmul_nt_, one_torch_thread, syrk_
+from ganmetrics.metrics._blas import matmul_nt_, syrk_
 
 
 def _upper(t: torch.Tensor) -> torch.Tensor:
@@ -48,11 +48,3 @@ def test_matmul_nt_equals_the_matmul(dtype: torch.dtype) -> None:
     out = torch.empty(9, 5, dtype=dtype)
     assert matmul_nt_(out, a, b) is out
     torch.testing.assert_close(out, a @ b.T, rtol=1e-5 if dtype == torch.float32 else 1e-13, atol=1e-5)
-
-
-def test_one_torch_thread_restores_the_thread_count_also_after_an_error() -> None:
-    before = torch.get_num_threads()
-    with pytest.raises(RuntimeError), one_torch_thread(torch.device("cpu")):
-        assert torch.get_num_threads() == 1
-        raise RuntimeError("inside")
-    assert torch.get_num_threads() == before
