@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganmetrics.metrics._arrays import as_float64, check_int, check_magnitude, check_seed
+from ganmetrics.metrics._arrays import as_float64, check_int, check_magnitude, check_seed, largest_abs
 from ganmetrics.metrics.frechet import fid_from_features, frechet_distance
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
@@ -134,3 +134,17 @@ def test_seeds_outside_the_generator_range_are_refused_naming_the_seed(seed: int
 
 def test_the_largest_seed_is_accepted() -> None:
     assert math.isfinite(kid(normal(11), normal(12), subsets=2, subset_size=20, seed=2**64 - 1)[0])
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([0.5, -3.0, 2.0], 3.0), ([4.0, -1.0], 4.0), ([-0.0], 0.0), ([1.0, -math.inf], math.inf), ([math.inf], math.inf)],
+)
+def test_largest_abs_is_the_max_of_abs(values: list[float], expected: float) -> None:
+    t = torch.tensor(values, dtype=torch.float64)
+    assert largest_abs(t) == expected == float(t.abs().max())
+
+
+@pytest.mark.parametrize("values", [[math.nan, 1.0], [1.0, math.nan], [-math.inf, math.nan]])
+def test_largest_abs_is_nan_when_any_entry_is_nan(values: list[float]) -> None:
+    assert math.isnan(largest_abs(torch.tensor(values, dtype=torch.float64)))
