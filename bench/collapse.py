@@ -53,14 +53,22 @@ DATASETS = ("ring8", "grid25")
 
 # The recipe of every method, explicit: the trainer's defaults may change, the study must not. Adam's betas
 # and WGAN's clip value / gradient-penalty weight come from ganmetrics.train.losses.recipe and are written
-# into the results file as used.
+# into the results file as used. The BCE methods share the trainer's 2-D recipe (losses.MLP_BCE_RECIPE: Adam
+# lr 2e-3, betas (0, 0.9), R1 gamma 0.1, lr decayed to 0) except batch 128 (not 1024) and depth 2 (not 3): on
+# two idle cores, one thread each, NS costs 6.5 ms a step at batch 128 and depth 2, WGAN-GP 23 ms, unrolled
+# K = 5 32 ms; at batch 512 the last two cost 59 and 137 ms and depth 3 about 1.6x NS's time (these three measured
+# at load average 3-4), which would leave about a third of the steps in the study's budget. Steps, not the
+# recipe, kept the 250-step study from converging: in calibration runs NS with this recipe covered 8/8 ring8
+# modes after 1500 steps (seeds 1, 2: 36-45 % high-quality), as did the trainer's recipe (batch 1024, depth 3:
+# 33-79 %); after 250 steps the latter covered none.
+# The default study then gave NS 7.6 ± 0.55 of 8 modes over seeds 0-4 (bench/collapse/RESULTS.md).
 NETWORK = dict(z_dim=16, width=128, depth=2, lr_decay=True)
-NS = dict(loss="ns", lr=2e-3, batch_size=128, d_steps=1)
+NS = dict(loss="ns", lr=2e-3, batch_size=128, d_steps=1, r1=0.1)
 METHODS: dict[str, dict[str, Any]] = {
     "minimax": {**NS, "loss": "minimax"},
     "NS": NS,
-    "WGAN-clip": dict(loss="wgan", lr=1e-3, batch_size=128, d_steps=5),
-    "WGAN-GP": dict(loss="wgan-gp", lr=1e-3, batch_size=128, d_steps=5),
+    "WGAN-clip": dict(loss="wgan", lr=1e-3, batch_size=128, d_steps=5, r1=0.0),
+    "WGAN-GP": dict(loss="wgan-gp", lr=1e-3, batch_size=128, d_steps=5, r1=0.0),
     "NS + feature matching": {**NS, "feature_matching": True},
     "NS + label smoothing": {**NS, "real_label": 0.9},
     "NS + instance noise": {**NS, "instance_noise": 0.1},
@@ -101,7 +109,10 @@ class Sizes:
 def sizes(config: Config) -> Sizes:
     return config.pick(
         Sizes(steps=8, seeds=1, n=80, workers=1),
-        Sizes(steps=250, seeds=5, n=500, workers=2),
+        # 1500 steps: the 90 runs' training costs about 0.53 s of wall time per step on two idle cores (the
+        # per-step costs above, summed over methods, datasets and seeds, halved by the two workers), plus the
+        # seed-0 snapshots and the scoring: about 16 minutes estimated, 14 measured (859 s at load average 3).
+        Sizes(steps=1500, seeds=5, n=500, workers=2),
         Sizes(steps=3000, seeds=10, n=1000, workers=2),
     )
 

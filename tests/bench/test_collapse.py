@@ -57,3 +57,11 @@ def test_smoke_sizes_are_small_and_the_default_has_five_seeds():
     smoke, default = collapse.sizes(Config(scale="smoke")), collapse.sizes(Config(scale="default"))
     assert smoke.steps <= 10 and smoke.seeds == 1
     assert default.seeds >= 5  # the issue: at least five seeds
+
+
+def test_every_method_sets_its_whole_recipe_so_trainer_defaults_cannot_leak_in():
+    # TrainConfig fills None from losses.recipe; the study's recipes must not depend on it (R1 once did).
+    for method, settings in collapse.METHODS.items():
+        for key in ("loss", "lr", "batch_size", "d_steps", "r1"):
+            assert settings.get(key) is not None, (method, key)
+    assert {"z_dim", "width", "depth", "lr_decay"} <= set(collapse.NETWORK)
