@@ -40,6 +40,7 @@ from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 from ganmetrics.metrics.prdc import prdc
 from ganmetrics.metrics.transport import emd, sinkhorn_divergence
 from ganmetrics.mixtures import MIXTURES, Mixture2D
+from ganmetrics.numerics import one_torch_thread
 from ganmetrics.train import TrainConfig, loop, train
 from ganmetrics.train.checkpoint import load_checkpoint
 from ganmetrics.train.losses import recipe
@@ -143,7 +144,6 @@ def _reference(mixture: Mixture2D, n: int, seed: int) -> torch.Tensor:
 def _train_job(job: tuple[str, str, int, Sizes, str]) -> dict[str, Any]:
     """Train one (dataset, method, seed) and score its final generator; seed 0 also returns its snapshots."""
     dataset, method, seed, size, work = job
-    torch.set_num_threads(1)
     out = Path(work) / dataset / method.replace(" ", "_").replace("+", "").replace("=", "") / str(seed)
     snapshot_every = max(1, size.steps // (SNAPSHOTS - 1))
     config = TrainConfig(
@@ -189,7 +189,6 @@ def conditions() -> list[str]:
 def _controlled_job(job: tuple[str, int, Sizes]) -> dict[str, Any]:
     """Score the perfect sampler, its mode-dropped and its blurred variants for one (dataset, seed)."""
     dataset, seed, size = job
-    torch.set_num_threads(1)
     mixture = MIXTURES[dataset]()
     real = _reference(mixture, size.n, seed)
     draw = torch.Generator().manual_seed(30_000 + seed)
@@ -207,15 +206,17 @@ def _controlled_job(job: tuple[str, int, Sizes]) -> dict[str, Any]:
 
 
 def _map(function: Any, jobs: list, workers: int, desc: str) -> list:
-    """Return ``[function(job) for job in jobs]``, run by ``workers`` forked processes, with a bar on stderr."""
+    """Return ``[function(job) for job in jobs]``, run by ``workers`` forked processes of one torch thread each (in
+    this process, on one thread, for ``workers=1``), with a bar on stderr."""
     bar = tqdm(total=len(jobs), desc=desc, file=sys.stderr, dynamic_ncols=True)
     if workers == 1:
         results = []
-        for job in jobs:
-            results.append(function(job))
-            bar.update(1)
+        with one_torch_thread():
+            for job in jobs:
+                results.append(function(job))
+                bar.update(1)
     else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, torch.set_num_threads, (1,)) as pool:
             results = []
             for result in pool.imap(function, jobs, chunksize=1):
                 results.append(result)
