@@ -305,11 +305,13 @@ def _figure_snapshots(dataset: str, snapshots: dict[str, list], real: np.ndarray
         len(snapshots), columns, figsize=(1.9 * columns + 1.5, 1.9 * len(snapshots)), squeeze=False
     )
     limit = float(np.abs(real).max()) * 1.4
+    ticks = [-round(limit / 1.4), 0, round(limit / 1.4)]
     for row, (method, shots) in enumerate(snapshots.items()):
         for col in range(columns):
             ax = axes[row][col]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set_xticks(ticks if row == len(snapshots) - 1 else [])
+            ax.set_yticks(ticks if col == 0 else [])
+            ax.tick_params(labelsize=7)
             ax.set_xlim(-limit, limit)
             ax.set_ylim(-limit, limit)
             if col >= len(shots):
@@ -320,7 +322,9 @@ def _figure_snapshots(dataset: str, snapshots: dict[str, list], real: np.ndarray
             if row == 0:
                 ax.set_title(f"step {step}", fontsize=9)
             if col == 0:
-                ax.set_ylabel(method, fontsize=8)
+                ax.set_ylabel(f"{method}\nx₂", fontsize=8)
+            if row == len(snapshots) - 1:
+                ax.set_xlabel("x₁", fontsize=8)
     axes[0][0].legend(loc="lower left", fontsize=6, markerscale=3)
     fig.suptitle(f"{dataset}: generated (blue) over real (grey) samples, seed 0, one row per method")
     fig.tight_layout(rect=(0, 0, 1, 0.98))
