@@ -38,6 +38,19 @@ def as_float64(x: ArrayLike, name: str, ndim: int | None = None, device: torch.d
     number of dimensions, is empty, holds NaN or Inf, or entries too large for sums of their squares (module
     docstring, "Magnitude").
     """
+    return as_checked_float(x, name, ndim, device)[0].to(torch.float64)
+
+
+def as_checked_float(
+    x: ArrayLike, name: str, ndim: int | None = None, device: torch.device | None = None
+) -> tuple[torch.Tensor, float]:
+    """Return ``x`` as a float32 or float64 tensor on ``device`` (float32 kept, every other type as float64) and
+    its largest absolute entry, after the checks of ``as_float64``.
+
+    For callers that convert float32 inputs themselves, in cache-sized steps, rather than through one float64
+    copy of the whole input (``statistics.FeatureStats.update``); float32 to float64 is exact, so the values and
+    the checks are those of ``as_float64``.
+    """
     if isinstance(x, torch.Tensor):
         t = x.detach()
     elif isinstance(x, np.ndarray):
@@ -54,13 +67,14 @@ def as_float64(x: ArrayLike, name: str, ndim: int | None = None, device: torch.d
         raise ValueError(f"{name}: expected {want}, got shape {shape}")
     if t.numel() == 0:
         raise ValueError(f"{name}: is empty (shape {tuple(t.shape)})")
-    t = t.to(device=device if device is not None else t.device, dtype=torch.float64)
+    dtype = torch.float32 if t.dtype == torch.float32 else torch.float64
+    t = t.to(device=device if device is not None else t.device, dtype=dtype)
     largest = largest_abs(t)
     if not math.isfinite(largest):
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name}: contains {bad} NaN or Inf value(s)")
     check_magnitude(largest, name, terms=max(t.shape, default=1))
-    return t
+    return t, largest
 
 
 def largest_abs(t: torch.Tensor) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ganmetrics.metrics._arrays import ArrayLike, as_float64, as_samples, check_int, check_magnitude, largest_abs
+from ganmetrics.metrics._arrays import ArrayLike, as_checked_float, as_float64, as_samples, check_int, check_magnitude
 from ganmetrics.metrics._blas import syrk_
 from ganmetrics.metrics._psd import Factor, check_covariance, check_mean_cov, psd_factor
 from ganmetrics.numerics import one_torch_thread
@@ -34,6 +34,9 @@ class FeatureStats:
         self._mean = torch.zeros(dims, dtype=torch.float64, device=device)
         self._m2 = torch.zeros(dims, dims, dtype=torch.float64, device=device)
         self._feature_factor: Factor | None = None
+        # The rows of the last update's rank-k product, kept: a fresh (B + 1) x d buffer per batch costs page
+        # faults comparable to centring the batch.
+        self._rows = torch.empty(0, dims, dtype=torch.float64, device=device)
 
     @classmethod
     def from_features(cls, x: ArrayLike, name: str = "features") -> FeatureStats:
@@ -66,15 +69,18 @@ class FeatureStats:
         steps around it on one torch thread (``numerics.one_torch_thread``).
         """
         with one_torch_thread(self._mean.device):
-            xb = as_float64(batch, name, ndim=2, device=self._mean.device)
+            xb, largest = as_checked_float(batch, name, ndim=2, device=self._mean.device)
             if xb.shape[1] != self.dims:
                 raise ValueError(f"{name}: has {xb.shape[1]} feature dimensions, the statistics have {self.dims}")
-            check_magnitude(largest_abs(xb), name, terms=self.dims, power=2)
+            check_magnitude(largest, name, terms=self.dims, power=2)
             n_a, n_b = self.n, xb.shape[0]
-            mean_b = xb.mean(dim=0)
+            if self._rows.shape[0] < n_b + 1:
+                self._rows = self._mean.new_empty(n_b + 1, self.dims)
+            rows = self._rows[: n_b + 1]
+            centred = rows[:n_b].copy_(xb)  # float64 (exact for float32 input)
+            mean_b = centred.mean(dim=0)
+            centred.sub_(mean_b)
             delta = mean_b - self._mean
-            rows = xb.new_empty(n_b + 1, self.dims)
-            torch.sub(xb, mean_b, out=rows[:n_b])
             torch.mul(delta, (n_a * n_b / (n_a + n_b)) ** 0.5, out=rows[n_b])
             syrk_(self._m2, rows, transpose=True, beta=1.0)
         self._mean = self._mean + delta * (n_b / (n_a + n_b))

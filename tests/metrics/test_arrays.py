@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganmetrics.metrics._arrays import as_float64, check_int, check_magnitude, check_seed, largest_abs
+from ganmetrics.metrics._arrays import as_checked_float, as_float64, check_int, check_magnitude, check_seed, largest_abs
 from ganmetrics.metrics.frechet import fid_from_features, frechet_distance
 from ganmetrics.metrics.inception_score import inception_score
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
@@ -148,3 +148,26 @@ def test_largest_abs_is_the_max_of_abs(values: list[float], expected: float) -> 
 @pytest.mark.parametrize("values", [[math.nan, 1.0], [1.0, math.nan], [-math.inf, math.nan]])
 def test_largest_abs_is_nan_when_any_entry_is_nan(values: list[float]) -> None:
     assert math.isnan(largest_abs(torch.tensor(values, dtype=torch.float64)))
+
+
+@pytest.mark.parametrize(
+    ("array", "dtype"),
+    [
+        (np.array([[1.5, -4.0]], dtype=np.float32), torch.float32),
+        (np.array([[1.5, -4.0]]), torch.float64),
+        (np.array([[1, -4]], dtype=np.int64), torch.float64),
+        (torch.tensor([[1.5, -4.0]], dtype=torch.float16), torch.float64),
+    ],
+)
+def test_as_checked_float_keeps_float32_and_gives_the_largest_entry(array: object, dtype: torch.dtype) -> None:
+    t, largest = as_checked_float(array, "x", ndim=2)
+    assert t.dtype == dtype and largest == 4.0
+    torch.testing.assert_close(t.double(), as_float64(array, "x", ndim=2), rtol=0, atol=0)
+
+
+def test_as_checked_float_refuses_nan_in_float32_as_as_float64_does() -> None:
+    bad = np.array([[1.0, np.nan]], dtype=np.float32)
+    with pytest.raises(ValueError, match="x: contains 1 NaN or Inf value"):
+        as_checked_float(bad, "x")
+    with pytest.raises(ValueError, match="x: contains 1 NaN or Inf value"):
+        as_float64(bad, "x")

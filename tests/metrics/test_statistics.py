@@ -42,3 +42,21 @@ def test_merging_streamed_shards_equals_streaming_everything() -> None:
         merged.merge(part)
     scale = np.abs(whole.sigma.numpy()).max()
     assert np.abs(merged.sigma.numpy() - whole.sigma.numpy()).max() <= 1e-12 * scale
+
+
+def test_batches_of_changing_sizes_reuse_the_row_buffer_without_changing_the_result() -> None:
+    # The update keeps its (B + 1) x d row buffer between batches: growing, shrinking and one-row batches, float32
+    # and float64 alike, must give the two-pass statistics (1e-12 relative, as above).
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((700, 48)) * 2.0 + 7.0
+    stats = FeatureStats(48)
+    start = 0
+    for size, dtype in [(100, np.float64), (37, np.float32), (250, np.float64), (1, np.float32), (312, np.float32)]:
+        stats.update(x[start : start + size].astype(dtype))
+        x[start : start + size] = x[start : start + size].astype(dtype)  # what the statistics saw
+        start += size
+    centred = x - x.mean(axis=0)
+    expected = centred.T @ centred / (len(x) - 1)
+    assert stats.n == 700
+    assert np.abs(stats.sigma.numpy() - expected).max() <= 1e-12 * np.abs(expected).max()
+    assert np.abs(stats.mu.numpy() - x.mean(axis=0)).max() <= 1e-12 * 7.0
