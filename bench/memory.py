@@ -159,7 +159,7 @@ def run(config: Config) -> list[Table]:
         notes.insert(
             0,
             f"From N = {sizes[0]:,} to N = {sizes[1]:,} the peak grows by: "
-            + ", ".join(f"{m} {g:.0f} MiB" for m, g in growth.items())
+            + ", ".join(f"{m} {round(g) or 0} MiB" for m, g in growth.items())
             + ".",
         )
     memory = Table(
