@@ -12,6 +12,7 @@ import click
 
 from ganmetrics import keys
 from ganmetrics.cli.options import (
+    bootstrap_option,
     check_finite_values,
     click_option,
     comparison,
@@ -20,7 +21,6 @@ from ganmetrics.cli.options import (
     measure_for_cli,
     report,
 )
-from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import InputLoader
 from ganmetrics.registry import METRICS, Option
 
@@ -71,13 +71,7 @@ def _with_metric_options(command: Any) -> Any:
     default=None,
     help="Percentile-bootstrap interval at this level (e.g. 0.95) for fid, kid, mmd (both sides resampled).",
 )
-@click.option(
-    "--bootstrap",
-    type=click.IntRange(min=2),
-    default=DEFAULTS["ci_resamples"],
-    show_default=True,
-    help="Bootstrap resamples for --ci.",
-)
+@bootstrap_option
 @_with_metric_options
 @extraction_options
 def all_command(

@@ -201,11 +201,22 @@ def metric_command(spec: MetricSpec) -> click.Command:
     return click.command(spec.name, help=spec.summary)(command)
 
 
+# Shared by the metric commands, ``all`` and ``report``.
+allow_mismatch_option = click.option(
+    "--allow-mismatch", is_flag=True, help="Compare inputs made with different extractor, weights or resize mode."
+)
+bootstrap_option = click.option(
+    "--bootstrap",
+    type=click.IntRange(min=2),
+    default=DEFAULTS["ci_resamples"],
+    show_default=True,
+    help="Bootstrap resamples of the --ci intervals.",
+)
+
+
 def comparison(command: Callable) -> Callable:
     """Add two input arguments, ``--json`` and ``--allow-mismatch`` to a two-sample metric command."""
-    command = click.option(
-        "--allow-mismatch", is_flag=True, help="Compare inputs made with different extractor, weights or resize mode."
-    )(command)
+    command = allow_mismatch_option(command)
     command = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(command)
     command = click.argument("second", type=click.Path(path_type=Path))(command)
     return click.argument("first", type=click.Path(path_type=Path))(command)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganmetrics.cli.options import extraction_options, is_main_process
+from ganmetrics.cli.options import allow_mismatch_option, bootstrap_option, extraction_options, is_main_process
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.inputs import InputLoader
 from ganmetrics.report import ReportOptions, report
@@ -44,13 +44,7 @@ from ganmetrics.report import ReportOptions, report
     show_default=True,
     help="Level of the bootstrap intervals of FID, KID and MMD².",
 )
-@click.option(
-    "--bootstrap",
-    type=click.IntRange(min=2),
-    default=DEFAULTS["ci_resamples"],
-    show_default=True,
-    help="Bootstrap resamples.",
-)
+@bootstrap_option
 @click.option(
     "--cells",
     type=click.IntRange(min=1),
@@ -60,9 +54,7 @@ from ganmetrics.report import ReportOptions, report
 )
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
-@click.option(
-    "--allow-mismatch", is_flag=True, help="Compare inputs made with different extractor, weights or resize mode."
-)
+@allow_mismatch_option
 @extraction_options
 def report_command(
     first: Path,
