@@ -29,8 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "emd_max_bytes": 4 * 1024**3,
     # Largest sample the median heuristic looks at (a seeded subsample above it).
     "mmd_median_subsample": 2000,
-    # MMD: rows per kernel block, so no (n x n) matrix is ever built (a 4096 x 4096 float64 block is 128 MiB).
-    "mmd_chunk_size": 4096,
+    # MMD, KID, CMMD: rows per tile of the pooled sample's Gram matrix, so no (n x n) matrix is ever built (a
+    # 2048 x 2048 float64 tile is 32 MiB, one per worker thread); 2,048 cuts the 4,000 pooled rows of a KID of
+    # 2,000 per side into three tile pairs, which two threads share (ganmetrics.numerics.map_on_cpu_threads).
+    "mmd_chunk_size": 2048,
     # Feature extraction: the extractor (ganmetrics.features.extractors), its preprocessing protocol
     # (ganmetrics.features.protocols), images per network batch, DataLoader workers (None: min(os.cpu_count(), 8)),
     # and the numeric mode ("fp32" exact, "fp32-fast" BatchNorm folded, "bf16"/"fp16" autocast;

@@ -1,5 +1,5 @@
 """Numeric modes shared by the feature extractors, the metrics and the trainer: full IEEE float32 on every
-backend, and torch on one CPU thread.
+backend, torch on one CPU thread, and work shared among threads that each run their kernels on one.
 
 Knows nothing of features or metrics; both the network (``features.extract``) and the float32 kernel matmuls of
 ``metrics.mmd`` run inside ``exact_float32`` so that their numbers do not depend on the GPU generation or on
@@ -9,9 +9,17 @@ TF32 defaults.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, cast
 
 import torch
+from threadpoolctl import threadpool_limits
+
+_Job = TypeVar("_Job")
+_State = TypeVar("_State")
+_Result = TypeVar("_Result")
 
 
 @contextlib.contextmanager
@@ -77,3 +85,46 @@ def one_torch_thread(device: torch.device | None = None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def map_on_cpu_threads(
+    jobs: Sequence[_Job],
+    work: Callable[[_Job, _State], _Result],
+    state: Callable[[], _State],
+    device: torch.device,
+) -> list[_Result]:
+    """Return ``[work(job, s) for job in jobs]``, the jobs shared among CPU threads when there are enough of them.
+
+    When ``device`` is the CPU and there are at least as many jobs as torch threads (``torch.get_num_threads()``,
+    two or more), that many worker threads take the jobs in turn; each has its own ``s = state()`` (buffers
+    reused across its jobs), and every kernel runs on the thread that calls it: torch on one thread
+    (``one_torch_thread``) and every BLAS library in the process (numpy's and scipy's OpenBLAS) on one
+    (``threadpoolctl``). Independent single-threaded workers meet only at the end: no barrier per operation,
+    and the memory-bound steps between BLAS calls run on every core instead of one. Otherwise (another device,
+    one thread, fewer jobs than threads) the jobs run in order on the calling thread, on one torch thread, and
+    BLAS keeps its own threads. ``work`` must only call kernels that release the GIL for their duration (torch
+    operations, numpy's matmul, ``metrics._blas``); the results are in the order of ``jobs`` either way, and
+    do not depend on which thread ran a job.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads < 2 or len(jobs) < threads:
+        own = state()
+        with one_torch_thread(device):
+            return [work(job, own) for job in jobs]
+    results: list[_Result | None] = [None] * len(jobs)
+    pending = iter(range(len(jobs)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        own = state()
+        while True:
+            with lock:
+                k = next(pending, None)
+            if k is None:
+                return
+            results[k] = work(jobs[k], own)
+
+    with one_torch_thread(device), threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(worker) for _ in range(threads)]:
+            future.result()
+    return cast(list[_Result], results)  # every slot is filled: a failed job raised above

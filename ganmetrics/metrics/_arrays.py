@@ -120,10 +120,18 @@ def check_finite_result(value: float, name: str) -> float:
 
 def as_samples(x: ArrayLike, name: str, min_samples: int = 2, device: torch.device | None = None) -> torch.Tensor:
     """Return ``x`` as a float64 (N, d) tensor of samples, requiring ``N >= min_samples``."""
-    t = as_float64(x, name, ndim=2, device=device)
+    return as_checked_samples(x, name, min_samples, device)[0].to(torch.float64)
+
+
+def as_checked_samples(
+    x: ArrayLike, name: str, min_samples: int = 2, device: torch.device | None = None
+) -> tuple[torch.Tensor, float]:
+    """Return ``x`` as a float32 or float64 (N, d) tensor of samples and its largest absolute entry
+    (``as_checked_float``), requiring ``N >= min_samples``."""
+    t, largest = as_checked_float(x, name, ndim=2, device=device)
     if t.shape[0] < min_samples:
         raise ValueError(f"{name}: needs at least {min_samples} samples, got {t.shape[0]}")
-    return t
+    return t, largest
 
 
 def check_same_dims(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str]) -> None:

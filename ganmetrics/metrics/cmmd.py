@@ -29,7 +29,7 @@ import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import ArrayLike, as_samples, check_int, check_same_dims
-from ganmetrics.metrics.mmd import _check_matmul_dtype, _pair_sums, _Workspace, gaussian_terms, mmd2_unbiased
+from ganmetrics.metrics.mmd import _check_matmul_dtype, _map_tiles, gaussian_terms, mmd2_unbiased
 
 SIGMA = 10.0
 SCALE = 1000.0
@@ -84,7 +84,7 @@ def cmmd(
     y = _unit_rows(y, "y", device=x.device)
     check_same_dims(x, y, ("x", "y"))
     terms = gaussian_terms(x, y, SIGMA, _check_matmul_dtype(matmul_dtype))
-    upper_xx, upper_yy, between = _pair_sums(terms, check_int(chunk_size, "chunk_size", 1), _Workspace())
+    upper_xx, upper_yy, between = _map_tiles(terms, check_int(chunk_size, "chunk_size", 1))
     m, n = x.shape[0], y.shape[0]
     within_x = (2.0 * upper_xx + m) / m**2  # sum over i < j counts each pair once; k(x_i, x_i) = 1
     within_y = (2.0 * upper_yy + n) / n**2

@@ -16,11 +16,19 @@ Speed
     diagonal are computed, the diagonal tiles by a symmetric rank-k update (BLAS ``?syrk``, ``_blas.syrk_``).
     That is ``(m + n)^2 d`` flops for the three sums of the estimator: as much as two ``syrk`` for the
     within-sample sums and one product for the cross sum (what numpy does for ``x @ x.T``), two thirds of three
-    general products. The gain is in the rate: on the CPU one ``ssyrk`` over the pooled 2 x 1000 rows of a KID
-    subset (d = 2048) took 168 ms where two 1000-row ``ssyrk`` and one product took 316 ms (2-core benchmark
-    machine, load 6, medians of 7; OpenBLAS parallelises the larger call better). Kernel values are formed in
-    float64 strips of ``_VALUE_BLOCK`` entries that stay in cache, on one torch thread
-    (``numerics.one_torch_thread``).
+    general products, and what the peers do. On the CPU the gain is in what surrounds the BLAS calls:
+
+    - Threads. The work is cut into jobs (KID: one per subset; MMD and CMMD: one per tile pair of
+      ``chunk_size`` rows) shared among as many worker threads as torch has CPU threads, each running its
+      kernels on one thread (``numerics.map_on_cpu_threads``; ``_blas`` calls BLAS without the GIL). The
+      kernel values, memory-bound steps that one thread did while the other core waited, now run on every core,
+      and no operation waits for the threads at a barrier. KID of 100 subsets of 1,000 (d = 2,048, 2 cores):
+      4.6 s where the subsets one after the other, each ``ssyrk`` on two BLAS threads, took 5.5 s (medians of 5
+      interleaved runs, the same values to the bit; bench/RESULTS.md, section ``kernel``, for the peers).
+    - No float64 copy of the inputs. float32 features are taken as they are and centred in cache-sized chunks
+      of rows (``_centre_rows``), not converted, centred and rounded back in passes over the whole sample: 0.19 s
+      instead of about 0.5 s for 10,000 x 2,048 per side.
+    - Kernel values in float64 strips of ``_VALUE_BLOCK`` entries that stay in cache.
 
 Precision
     Both kernels are a function of one O(d) term per pair, the dot product of two rows; everything else is
@@ -46,27 +54,31 @@ import math
 import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
 from ganmetrics.defaults import DEFAULTS
 from ganmetrics.metrics._arrays import (
     ArrayLike,
-    as_samples,
+    as_checked_samples,
     check_finite_result,
     check_int,
     check_magnitude,
     check_same_dims,
     check_seed,
-    largest_abs,
 )
 from ganmetrics.metrics._blas import matmul_nt_, syrk_
+from ganmetrics.metrics._chunks import float64_buffer, row_chunks, sum_rows
 from ganmetrics.metrics.distances import cost_matrix
-from ganmetrics.numerics import exact_float32, one_torch_thread
+from ganmetrics.numerics import exact_float32, map_on_cpu_threads
 
 # Kernel values are formed in float64 row strips of at most this many entries (2 MiB, kept in cache between the
 # steps of one strip: offsets, profile, sum).
 _VALUE_BLOCK = 2**18
+
+# Rows per job of ``_centred_terms``: fixed (not by thread count), so that the means' sums do not depend on it.
+_CENTRE_JOB_ROWS = 512
 
 # The values of the ``matmul_dtype`` argument: the dtype of the dot-product matmul (module docstring).
 MATMUL_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -137,12 +149,14 @@ def _tiles(n: int, tile: int) -> list[range]:
 
 
 class _Workspace:
-    """The buffers of ``_pair_sums`` (a float32/float64 Gram tile and a float64 strip of kernel values), kept
-    across calls: on the CPU a fresh large allocation per call costs more in page faults than the work on it."""
+    """The buffers of one worker (``_tile_sums``: a float32/float64 Gram tile and a float64 strip of kernel values;
+    ``kid``: the gathered rows of a subset), kept across its jobs: on the CPU a fresh large allocation per job
+    costs more in page faults than the work on it."""
 
     def __init__(self) -> None:
         self.gram = torch.empty(0)
         self.values = torch.empty(0)
+        self.rows = torch.empty(0)
 
     def get(self, name: str, numel: int, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         buffer = getattr(self, name)
@@ -152,40 +166,65 @@ class _Workspace:
         return buffer[:numel]
 
 
+def _tile_pairs(n: int, tile: int) -> list[tuple[range, range]]:
+    """Return the pairs ``(rows, cols)`` of ``_tiles(n, tile)`` on and above the diagonal, row by row."""
+    tiles = _tiles(n, tile)
+    return [(rows, cols) for k, rows in enumerate(tiles) for cols in tiles[k:]]
+
+
+def _tile_sums(terms: _KernelTerms, rows: range, cols: range, workspace: _Workspace) -> torch.Tensor:
+    """Return the float64 parts ``(U_xx, U_yy, S_xy)`` of ``_pair_sums`` from the tile pair ``(rows, cols)`` (on or
+    above the diagonal of the pooled sample's Gram matrix).
+
+    A diagonal tile by one BLAS ``?syrk`` (its upper triangle, half the work of a matrix product), the others by
+    one matrix product (``_blas``). Kernel values are then taken in row strips of at most ``_VALUE_BLOCK``
+    entries; in a diagonal tile each strip starts at its first row's diagonal and the entries on and below the
+    diagonal are zeroed after the profile. Callers run it inside ``numerics.exact_float32`` (no TF32 or
+    reduced-precision matmul paths), through ``_map_tiles`` or ``numerics.map_on_cpu_threads``.
+    """
+    m, diagonal = terms.m, rows == cols
+    gram = workspace.get("gram", len(rows) * len(cols), terms.rows, terms.rows.dtype).view(len(rows), len(cols))
+    values = workspace.get("values", min(_VALUE_BLOCK, gram.numel()), terms.rows, torch.float64)
+    if diagonal:
+        syrk_(gram, terms.rows[rows.start : rows.stop])
+    else:
+        matmul_nt_(gram, terms.rows[rows.start : rows.stop], terms.rows[cols.start : cols.stop])
+    sums = terms.within.new_zeros(3)
+    strip = max(1, values.numel() // len(cols))
+    for s in range(0, len(rows), strip):
+        i, j = rows.start + s, cols.start + (s if diagonal else 0)
+        block = terms.block(gram[s : s + strip, j - cols.start :], i, j, values)
+        if diagonal:
+            block[:, : block.shape[0]].triu_(1)
+        _add_sums(sums, block, i, j, m)
+    return sums
+
+
 def _pair_sums(terms: _KernelTerms, tile: int, workspace: _Workspace) -> torch.Tensor:
     """Return the float64 sums ``(U_xx, U_yy, S_xy)``: ``U_xx = sum_{i<j} k(x_i, x_j)``, ``U_yy`` likewise and
-    ``S_xy = sum_{i,j} k(x_i, y_j)``.
+    ``S_xy = sum_{i,j} k(x_i, y_j)``, on the calling thread.
 
     The pooled sample is cut into tiles of at most ``tile`` rows; only tile pairs on or above the diagonal are
-    formed (each pair of rows once): a diagonal tile by one BLAS ``?syrk`` (its upper triangle, half the work of
-    a matrix product), the others by one matrix product (``_blas``). Kernel values are then taken in row strips
-    of at most ``_VALUE_BLOCK`` entries; in a diagonal tile each strip starts at its first row's diagonal and
-    the entries on and below the diagonal are zeroed after the profile. Matmuls run in full IEEE precision
-    (``exact_float32``: no TF32 or reduced-precision paths).
+    formed (each pair of rows once, ``_tile_sums``), and their parts are added in the order of ``_tile_pairs``.
+    Callers run it inside ``numerics.exact_float32``.
     """
-    n_rows, m = terms.rows.shape[0], terms.m
-    tiles = _tiles(n_rows, tile)
-    side = max(map(len, tiles))
-    gram_buffer = workspace.get("gram", side * side, terms.rows, terms.rows.dtype)
-    values = workspace.get("values", min(_VALUE_BLOCK, side * side), terms.rows, torch.float64)
-    sums = terms.within.new_zeros(3)
-    with exact_float32(), one_torch_thread(terms.rows.device):
-        for k, rows in enumerate(tiles):
-            for cols in tiles[k:]:
-                gram = gram_buffer[: len(rows) * len(cols)].view(len(rows), len(cols))
-                diagonal = rows == cols
-                if diagonal:
-                    syrk_(gram, terms.rows[rows.start : rows.stop])
-                else:
-                    matmul_nt_(gram, terms.rows[rows.start : rows.stop], terms.rows[cols.start : cols.stop])
-                strip = max(1, values.numel() // len(cols))
-                for s in range(0, len(rows), strip):
-                    i, j = rows.start + s, cols.start + (s if diagonal else 0)
-                    block = terms.block(gram[s : s + strip, j - cols.start :], i, j, values)
-                    if diagonal:
-                        block[:, : block.shape[0]].triu_(1)
-                    _add_sums(sums, block, i, j, m)
-    return sums
+    parts = [_tile_sums(terms, rows, cols, workspace) for rows, cols in _tile_pairs(terms.rows.shape[0], tile)]
+    return torch.stack(parts).sum(dim=0)
+
+
+def _map_tiles(terms: _KernelTerms, tile: int) -> torch.Tensor:
+    """Return ``_pair_sums(terms, tile, ...)`` with the tile pairs shared among CPU threads
+    (``numerics.map_on_cpu_threads``: each worker a workspace of its own), in full IEEE precision
+    (``numerics.exact_float32``); the parts are added in the same order, so the sums do not depend on the threads.
+    """
+    with exact_float32():
+        parts = map_on_cpu_threads(
+            _tile_pairs(terms.rows.shape[0], tile),
+            lambda pair, workspace: _tile_sums(terms, *pair, workspace),
+            _Workspace,
+            terms.rows.device,
+        )
+    return torch.stack(parts).sum(dim=0)
 
 
 def _add_sums(sums: torch.Tensor, block: torch.Tensor, i: int, j: int, m: int) -> None:
@@ -205,18 +244,87 @@ def _unbiased_mmd2(sums: torch.Tensor, m: int, n: int) -> torch.Tensor:
     return 2.0 * sums[0] / (m * (m - 1)) + 2.0 * sums[1] / (n * (n - 1)) - 2.0 * sums[2] / (m * n)
 
 
-def _centred(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``z`` minus its mean row (float64) and that mean."""
-    center = z.mean(dim=0)
-    return z - center, center
+def _centre_rows(
+    sample: torch.Tensor,
+    center: torch.Tensor,
+    partners: torch.Tensor,
+    scale: float,
+    buffer: torch.Tensor,
+    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+) -> None:
+    """Write ``(sample - center) / scale`` into ``out[0]`` (the matmul dtype), the float64 dot products
+    ``(sample - center) @ partners`` into ``out[1]`` (``(n, p)``) and the squared norms ``||sample_i - center||^2``
+    into ``out[2]``.
+
+    Chunk by chunk (``_chunks.row_chunks``) through the float64 ``buffer``: every step on a chunk (centring, dot
+    products, norms, scaling, rounding to the matmul dtype) runs while it is in cache. float32 to float64 is
+    exact, so the values are those of a float64 copy of the whole sample, which took 5x as long (10,000 x 2,048
+    float32 features). ``sample``: float32/float64 ``(n, d)``; ``center``: float64 ``(d,)``; ``partners``:
+    float64 ``(d, p)``.
+    """
+    rows_out, dots, norms = out
+    inverse = 1.0 / scale
+    for rows in row_chunks(sample):
+        chunk = buffer[: len(rows)].copy_(sample[rows.start : rows.stop]).sub_(center)
+        torch.mm(chunk, partners, out=dots[rows.start : rows.stop])
+        torch.linalg.vecdot(chunk, chunk, out=norms[rows.start : rows.stop])
+        rows_out[rows.start : rows.stop].copy_(chunk.mul_(inverse))
 
 
-def _pooled_rows(xc: torch.Tensor, yc: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
-    """Return ``[xc; yc] / scale`` in ``dtype`` (one allocation, no float64 copy of the pooled sample)."""
-    rows = xc.new_empty(xc.shape[0] + yc.shape[0], xc.shape[1], dtype=dtype)
-    rows[: xc.shape[0]].copy_(xc.div_(scale))
-    rows[xc.shape[0] :].copy_(yc.div_(scale))
-    return rows
+@dataclass(frozen=True)
+class _Centred:
+    """One sample's part of ``_centred_terms``: its float64 mean ``center``, and in float64 the dot products
+    ``dots`` (``(n, p)``) of its centred rows with the partner vectors and their squared norms ``norms``."""
+
+    center: torch.Tensor
+    dots: torch.Tensor
+    norms: torch.Tensor
+
+
+def _centred_terms(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    scale: float,
+    dtype: torch.dtype,
+    partners: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, _Centred, _Centred]:
+    """Return the pooled rows ``[x~; y~] / scale`` in ``dtype`` (``a~`` a row minus its sample's float64 mean
+    ``c``) and each sample's ``_Centred`` terms, with the partner vectors ``partners(c_x, c_y)`` for ``x`` and
+    ``partners(c_y, c_x)`` for ``y`` (``(d, p)``).
+
+    Two passes, each in jobs of ``_CENTRE_JOB_ROWS`` rows shared among CPU threads
+    (``numerics.map_on_cpu_threads``), every job chunk by chunk through its worker's float64 buffer
+    (``_chunks``): the float64 sums of each job's rows, added in job order into the means; then the centred rows
+    (``_centre_rows``). The jobs do not depend on the thread count, nor do the values. ``x``, ``y``:
+    float32/float64 ``(m, d)``, ``(n, d)``.
+    """
+    samples, starts = (x, y), (0, x.shape[0])
+    jobs = [(k, rows) for k, sample in enumerate(samples) for rows in _tiles(sample.shape[0], _CENTRE_JOB_ROWS)]
+
+    def block(job: tuple[int, range]) -> torch.Tensor:
+        return samples[job[0]][job[1].start : job[1].stop]
+
+    buffer = partial(float64_buffer, [block(job) for job in jobs])  # one per worker
+    sums = map_on_cpu_threads(jobs, lambda job, chunk: sum_rows(block(job), chunk), buffer, x.device)
+    centers = [
+        torch.stack([total for (k, _), total in zip(jobs, sums, strict=True) if k == side]).sum(dim=0)
+        / samples[side].shape[0]
+        for side in (0, 1)
+    ]
+    pair = (partners(centers[0], centers[1]), partners(centers[1], centers[0]))
+    n_pooled = x.shape[0] + y.shape[0]
+    rows = x.new_empty(n_pooled, x.shape[1], dtype=dtype)
+    dots = x.new_empty(n_pooled, pair[0].shape[1], dtype=torch.float64)
+    norms = x.new_empty(n_pooled, dtype=torch.float64)
+
+    def centre(job: tuple[int, range], buffer: torch.Tensor) -> None:
+        k, part = job
+        lo, hi = starts[k] + part.start, starts[k] + part.stop
+        _centre_rows(block(job), centers[k], pair[k], scale, buffer, (rows[lo:hi], dots[lo:hi], norms[lo:hi]))
+
+    map_on_cpu_threads(jobs, centre, buffer, x.device)
+    m = x.shape[0]
+    return rows, _Centred(centers[0], dots[:m], norms[:m]), _Centred(centers[1], dots[m:], norms[m:])
 
 
 def gaussian_terms(x: torch.Tensor, y: torch.Tensor, sigma: float, dtype: torch.dtype) -> _KernelTerms:
@@ -225,15 +333,16 @@ def gaussian_terms(x: torch.Tensor, y: torch.Tensor, sigma: float, dtype: torch.
     With ``a = a~ + c_x``, ``b = b~ + c_y`` and ``D = c_x - c_y``:
     ``||a - b||^2 = ||a~||^2 + ||b~||^2 + ||D||^2 + 2 D . a~ - 2 D . b~ - 2 a~ . b~`` (``D = 0`` within a sample);
     the rows are ``a~ / sigma``. The argument ``-||a - b||^2 / (2 sigma^2)`` is clamped at 0 (a squared distance
-    is never negative). ``x``, ``y``: float64 ``(m, d)``, ``(n, d)`` on one device; ``dtype``: the matmul dtype.
+    is never negative). ``x``, ``y``: float32/float64 ``(m, d)``, ``(n, d)`` on one device (float32 is taken as
+    is: its float64 values are exact); ``dtype``: the matmul dtype.
     """
-    (xc, cx), (yc, cy) = _centred(x), _centred(y)
-    shift = cx - cy
+    rows, tx, ty = _centred_terms(x, y, sigma, dtype, lambda own, other: (own - other).unsqueeze(-1))
+    shift = tx.center - ty.center
     factor = -0.5 / sigma**2
-    norm_x, norm_y, half_shift = xc.square().sum(-1), yc.square().sum(-1), float(shift @ shift) / 2
-    within = torch.cat([norm_x, norm_y]).mul_(factor)
-    cross = torch.cat([norm_x + 2.0 * (xc @ shift) + half_shift, norm_y - 2.0 * (yc @ shift) + half_shift])
-    rows = _pooled_rows(xc, yc, sigma, dtype)
+    half_shift = float(shift @ shift) / 2
+    within = torch.cat([tx.norms, ty.norms]).mul_(factor)
+    # ty.dots hold y~ . (c_y - c_x) = -(y~ . D)
+    cross = torch.cat([tx.norms + 2.0 * tx.dots[:, 0], ty.norms + 2.0 * ty.dots[:, 0]]).add_(half_shift)
     return _KernelTerms(lambda t: t.clamp_max_(0.0).exp_(), rows, within, cross.mul_(factor), x.shape[0])
 
 
@@ -265,17 +374,18 @@ def _cubic_polynomial_terms(x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype
 
     With ``a = a~ + c_a``, ``b = b~ + c_b``:
     ``a . b / d + 1 = a~ . b~ / d + (c_b . a~ / d + h) + (c_a . b~ / d + h)``, ``h = (c_a . c_b / d + 1) / 2``;
-    the rows are ``a~ / sqrt(d)``.
+    the rows are ``a~ / sqrt(d)``. ``x``, ``y``: float32/float64 ``(m, d)``, ``(n, d)`` on one device.
     """
     d = x.shape[-1]
-    (xc, cx), (yc, cy) = _centred(x), _centred(y)
+    partners = lambda own, other: torch.stack([own, other], dim=-1)  # noqa: E731 - (d, 2): c_own, c_other
+    rows, tx, ty = _centred_terms(x, y, math.sqrt(d), dtype, partners)
 
-    def offset(centred: torch.Tensor, center: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
-        return (centred @ partner).div_(d).add_((float(center @ partner) / d + 1.0) / 2.0)
+    def offsets(part: torch.Tensor, center: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+        return (part / d).add_((float(center @ partner) / d + 1.0) / 2.0)
 
-    within = torch.cat([offset(xc, cx, cx), offset(yc, cy, cy)])
-    cross = torch.cat([offset(xc, cx, cy), offset(yc, cy, cx)])
-    rows = _pooled_rows(xc, yc, math.sqrt(d), dtype)
+    # dots[:, 0]: a~ . c_own, dots[:, 1]: a~ . c_other
+    within = torch.cat([offsets(tx.dots[:, 0], tx.center, tx.center), offsets(ty.dots[:, 0], ty.center, ty.center)])
+    cross = torch.cat([offsets(tx.dots[:, 1], tx.center, ty.center), offsets(ty.dots[:, 1], ty.center, tx.center)])
     return _KernelTerms(lambda t: t.pow_(3), rows, within, cross, x.shape[0])
 
 
@@ -299,6 +409,7 @@ def _median_pairwise_distance(x: torch.Tensor, y: torch.Tensor, max_points: int,
         z = torch.cat([x[keep[from_x]], y[keep[~from_x] - m]])
     else:
         z = torch.cat([x, y])
+    z = z.to(torch.float64)
     upper = torch.triu_indices(z.shape[0], z.shape[0], offset=1, device=z.device)
     distances = cost_matrix(z, z, "euclidean")[upper[0], upper[1]]
     half = distances.numel() // 2
@@ -327,7 +438,8 @@ def gaussian_bandwidth(
     Parameters
     ----------
     x, y:
-        Validated float64 ``(m, d)`` and ``(n, d)`` samples on one device (``_arrays.as_samples``).
+        Validated float32/float64 ``(m, d)`` and ``(n, d)`` samples on one device (``_arrays.as_checked_samples``);
+        the distances are taken in float64.
     sigma:
         The bandwidth, ``> 0``, or ``None`` for the median heuristic.
     seed, median_subsample:
@@ -417,13 +529,13 @@ def mmd2_unbiased(
         ``sigma <= 0`` or not finite; the median heuristic gives 0 (more than half of the pairs coincide);
         ``chunk_size < 1`` or ``median_subsample < 2``; ``matmul_dtype`` is not ``"float32"`` or ``"float64"``.
     """
-    x = as_samples(x, "x")
-    y = as_samples(y, "y", device=x.device)
+    x = as_checked_samples(x, "x")[0]
+    y = as_checked_samples(y, "y", device=x.device)[0]
     check_same_dims(x, y, ("x", "y"))
     chunk_size = check_int(chunk_size, "chunk_size", 1)
     dtype = _check_matmul_dtype(matmul_dtype)
     sigma = gaussian_bandwidth(x, y, sigma, seed=seed, median_subsample=median_subsample)
-    sums = _pair_sums(gaussian_terms(x, y, sigma, dtype), chunk_size, _Workspace())
+    sums = _map_tiles(gaussian_terms(x, y, sigma, dtype), chunk_size)
     return MMDResult(mmd2=check_finite_result(float(_unbiased_mmd2(sums, x.shape[0], y.shape[0])), "mmd2"), sigma=sigma)
 
 
@@ -472,7 +584,10 @@ def kid(
     the matmul of the centred rows runs in ``matmul_dtype``, the other terms, the kernel values and all sums in
     float64 (module docstring, "Precision", for the error of the float32 default). Per subset, the pooled
     ``2 subset_size`` rows are gathered into one reused buffer and their Gram matrix is formed by one symmetric
-    rank-k update (module docstring, "Speed") when ``2 subset_size <= chunk_size``, else in tiles.
+    rank-k update (module docstring, "Speed") when ``2 subset_size <= chunk_size``, else in tiles; on the CPU
+    the subsets are shared among threads (``numerics.map_on_cpu_threads``), each value computed whole by one. When
+    ``subset_size`` equals both sample sizes every subset is the whole of both samples (the estimator does not
+    depend on the order of the rows): the value is computed once, without a gather, and the std is 0.
 
     Parameters
     ----------
@@ -501,8 +616,8 @@ def kid(
         ``subset_size < 2`` or larger than ``n_x`` or ``n_y``; ``seed`` outside [0, 2**64 - 1]; ``chunk_size < 1``;
         ``matmul_dtype`` is not ``"float32"`` or ``"float64"``.
     """
-    x = as_samples(x, "x")
-    y = as_samples(y, "y", device=x.device)
+    x, largest_x = as_checked_samples(x, "x")
+    y, largest_y = as_checked_samples(y, "y", device=x.device)
     check_same_dims(x, y, ("x", "y"))
     subsets = check_int(subsets, "subsets", 1)
     subset_size = check_int(subset_size, "subset_size", 2)
@@ -512,18 +627,22 @@ def kid(
     n_x, n_y = x.shape[0], y.shape[0]
     if subset_size > min(n_x, n_y):
         raise ValueError(f"subset_size: {subset_size} is larger than the number of samples (x: {n_x}, y: {n_y})")
-    for sample, name in ((x, "x"), (y, "y")):  # the std squares the cubed kernel: a lower limit than squares
-        largest = largest_abs(sample)
+    for largest, name in ((largest_x, "x"), (largest_y, "y")):  # the std squares the cubed kernel
         check_magnitude(largest, name, terms=subset_size**2, power=6)
         check_magnitude(largest, name, terms=x.shape[1], dtype=dtype)
-    index_x, index_y = _kid_subset_indices(n_x, n_y, subsets, subset_size, seed)
     terms = _cubic_polynomial_terms(x, y, dtype)
-    buffer, workspace = terms.rows.new_empty(2 * subset_size * x.shape[1]), _Workspace()
-    values = torch.stack(
-        [
-            _unbiased_mmd2(_pair_sums(terms.take(ix, iy, buffer), chunk_size, workspace), subset_size, subset_size)
-            for ix, iy in zip(index_x.to(x.device), index_y.to(x.device), strict=True)
-        ]
-    )
+    if subset_size == n_x == n_y:  # every subset holds every row: one value, the MMD^2 of the full samples
+        value = float(_unbiased_mmd2(_map_tiles(terms, chunk_size), n_x, n_y))
+        return check_finite_result(value, "kid_mean"), 0.0
+    index_x, index_y = _kid_subset_indices(n_x, n_y, subsets, subset_size, seed)
+    index_x, index_y = index_x.to(x.device), index_y.to(x.device)
+
+    def subset_value(k: int, workspace: _Workspace) -> torch.Tensor:
+        rows = workspace.get("rows", 2 * subset_size * x.shape[1], terms.rows, terms.rows.dtype)
+        sums = _pair_sums(terms.take(index_x[k], index_y[k], rows), chunk_size, workspace)
+        return _unbiased_mmd2(sums, subset_size, subset_size)
+
+    with exact_float32():
+        values = torch.stack(map_on_cpu_threads(range(subsets), subset_value, _Workspace, x.device))
     mean, std = float(values.mean()), float(values.std(correction=0))
     return check_finite_result(mean, "kid_mean"), check_finite_result(std, "kid_std")

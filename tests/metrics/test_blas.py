@@ -1,12 +1,14 @@
 """The BLAS helpers against plain torch matmuls: syrk_'s upper triangle, its beta, both dtypes, the torch
-fallback for layouts BLAS cannot take, matmul_nt_, and the thread-count context."""
+fallback for layouts BLAS cannot take, matmul_nt_, the thread-count context, and syrk_ without the GIL."""
 
 from __future__ import annotations
+
+import ctypes
 
 import pytest
 import torch
 
-from ganmetrics.metrics._blas import matmul_nt_, syrk_
+from ganmetrics.metrics._blas import _SYRK, matmul_nt_, syrk_
 
 
 def _upper(t: torch.Tensor) -> torch.Tensor:
@@ -48,3 +50,21 @@ def test_matmul_nt_equals_the_matmul(dtype: torch.dtype) -> None:
     out = torch.empty(9, 5, dtype=dtype)
     assert matmul_nt_(out, a, b) is out
     torch.testing.assert_close(out, a @ b.T, rtol=1e-5 if dtype == torch.float32 else 1e-13, atol=1e-5)
+
+
+def test_syrk_refuses_an_out_of_the_wrong_shape_or_dtype() -> None:
+    # out is written through a raw pointer: a wrong size must be refused before BLAS sees it.
+    a = torch.randn(6, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"syrk_: out has shape \(3, 3\)"):
+        syrk_(torch.zeros(3, 3, dtype=torch.float64), a)
+    with pytest.raises(ValueError, match="syrk_: out has shape"):
+        syrk_(torch.zeros(6, 6, dtype=torch.float32), a)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_syrk_calls_blas_through_a_ctypes_function_that_releases_the_gil(dtype: torch.dtype) -> None:
+    # ctypes releases the GIL around a foreign call unless the prototype is a PYFUNCTYPE (flag FUNCFLAG_PYTHONAPI):
+    # that is what lets the worker threads of numerics.map_on_cpu_threads multiply at once.
+    function, _ = _SYRK[dtype]
+    assert isinstance(function, ctypes._CFuncPtr)
+    assert not function._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]

@@ -3,6 +3,8 @@ clean-fid and torch-fidelity on the full-set case, bad inputs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -239,3 +241,44 @@ def test_kid_rejects_a_non_string_matmul_dtype() -> None:
 def test_kid_rejects_a_single_sample() -> None:
     with pytest.raises(ValueError, match="x: needs at least 2 samples"):
         kid(np.random.rand(1, 3), np.random.rand(10, 3), subsets=1, subset_size=1)
+
+
+@pytest.fixture
+def torch_threads() -> Iterator[Callable[[int], None]]:
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("matmul_dtype", ["float32", "float64"])
+def test_kid_is_the_same_on_one_thread_and_shared_among_two(
+    torch_threads: Callable[[int], None], matmul_dtype: str
+) -> None:
+    # One thread: the subsets in order on the caller; two: shared among two workers whose BLAS runs on one
+    # thread each (numerics.map_on_cpu_threads). Each subset's value is computed whole by one thread, and in
+    # these OpenBLAS builds a syrk's dot products do not depend on its thread count: bit-identical.
+    x, y = features(8, d=48)
+    torch_threads(1)
+    alone = kid(x, y, subsets=7, subset_size=50, matmul_dtype=matmul_dtype)
+    torch_threads(2)
+    assert kid(x, y, subsets=7, subset_size=50, matmul_dtype=matmul_dtype) == alone
+
+
+def test_kid_takes_float32_input_as_its_exact_float64_values() -> None:
+    # float32 is centred chunk by chunk (_chunks) instead of through a float64 copy; float32 -> float64 is exact,
+    # so a float64 array holding the same values gives the same result, bit for bit.
+    x, y = features(9, n_x=300, n_y=260, d=40)
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    assert kid(x32, y32, subsets=4, subset_size=100) == kid(
+        x32.astype(np.float64), y32.astype(np.float64), subsets=4, subset_size=100
+    )
+
+
+@pytest.mark.parametrize("subsets", [1, 4])
+def test_kid_with_subsets_of_every_row_is_the_full_sample_value_with_zero_std(subsets: int) -> None:
+    # Every subset is then the whole of both samples: one value, computed once, std 0 (not a spread of
+    # identical values that round-off would make 1e-19 instead of 0).
+    x, y = features(10, n_x=90, n_y=90)
+    mean, std = kid(x, y, subsets=subsets, subset_size=90, matmul_dtype="float64")
+    assert mean == pytest.approx(numpy_kid_mmd2(x, y), rel=1e-12)
+    assert std == 0.0

@@ -283,3 +283,18 @@ def test_median_heuristic_rejects_a_zero_median() -> None:
     y = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
     with pytest.raises(ValueError, match="median pairwise distance .* is 0.*pass sigma"):
         mmd2_unbiased(x, y)
+
+
+@pytest.mark.parametrize("matmul_dtype", ["float32", "float64"])
+def test_mmd2_is_the_same_on_one_thread_and_with_its_tiles_shared_among_two(matmul_dtype: str) -> None:
+    # 300 pooled rows in tiles of 64: 15 tile pairs, in order on one thread or shared among two workers; the parts
+    # are added in the same order either way: bit-identical.
+    x, y = relu_features(11, 140, 160, 24, 0.1)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = mmd2_unbiased(x, y, chunk_size=64, matmul_dtype=matmul_dtype)
+        torch.set_num_threads(2)
+        assert mmd2_unbiased(x, y, chunk_size=64, matmul_dtype=matmul_dtype) == alone
+    finally:
+        torch.set_num_threads(before)
