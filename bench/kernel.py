@@ -150,6 +150,20 @@ def _no_value(call: Callable[[], object]) -> Callable[[], None]:
     return lambda: (call(), None)[1]
 
 
+def _one_thread(call: Callable[[], object]) -> Callable[[], object]:
+    """Return ``call`` run with torch and every BLAS library on one thread (``numerics.map_on_cpu_threads``'s
+    workers run their kernels so)."""
+    from threadpoolctl import threadpool_limits
+
+    from ganmetrics.numerics import one_torch_thread
+
+    def run() -> object:
+        with one_torch_thread(torch.device("cpu")), threadpool_limits(1, user_api="blas"):
+            return call()
+
+    return run
+
+
 def _blas_rates(config: Config) -> tuple[Table, float, float]:
     """Return the table of the BLAS rates measured here on the shapes the kernel and statistics code uses, and the
     best float32 and float64 rates (GFLOP/s of the best run), the ceiling the notes compare against."""
@@ -180,6 +194,11 @@ def _blas_rates(config: Config) -> tuple[Table, float, float]:
             d * (d + 1) * k,
         ),
     ]
+    cases += [  # the same calls with every kernel on one thread, as in the workers of map_on_cpu_threads
+        (name.replace(", ", ", 1 thread, ", 1), _one_thread(call), flops)
+        for name, call, flops in cases
+        if not name.startswith("dgemm torch")
+    ]
     table = measure(
         "BLAS rates on this machine (GFLOP/s = work / time)",
         [Impl(name, _no_value(call)) for name, call, _ in cases],
@@ -196,8 +215,10 @@ def _blas_rates(config: Config) -> tuple[Table, float, float]:
     table.notes.append(
         "Flops count the multiply-adds actually formed: 2 n² d for a product, n (n + 1) d for a syrk (one "
         "triangle). The sgemm rows multiply a matrix by a copy's transpose (numpy would otherwise switch to syrk); "
-        "torch's with the transpose made contiguous beforehand. Ours: ssyrk for KID/MMD Gram tiles, dsyrk for "
-        "FeatureStats.update (bench/README.md)."
+        "torch's with the transpose made contiguous beforehand. Ours: ssyrk for KID/MMD Gram tiles, numpy's "
+        "sgemm for the tiles off the diagonal, dsyrk for FeatureStats.update (bench/README.md). The '1 thread' "
+        "rows run with torch and BLAS on one thread, as the worker threads that share KID's subsets and MMD's "
+        "tiles do: two of them run at once, one per core."
     )
     return table, best["float32"], best["float64"]
 
