@@ -46,6 +46,9 @@ class Impl:
     ours: bool = False
     note: str = ""
     baseline: bool = False  # code written for the benchmark, shown for scale but not counted as a peer
+    # Run untimed right before each timed call: for the rate of one library, so that the threads another
+    # library's call left spinning in the previous row do not count (``bench/kernel.py``, "BLAS rates").
+    warmup: Callable[[], object] | None = None
 
 
 @dataclass
@@ -159,8 +162,10 @@ def measure(
         for k, (impl, row) in enumerate(zip(impls, rows, strict=True)):
             if row.error or (round_ >= config.min_runs and spent[k] > config.row_budget_s):
                 continue
-            start = time.perf_counter()
             try:
+                if impl.warmup is not None:
+                    impl.warmup()
+                start = time.perf_counter()
                 value = impl.call()
             except Exception as exc:  # a peer failing is a result to report, not a crash
                 row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"

@@ -27,6 +27,7 @@ import torch
 
 from bench._data import features
 from bench._harness import Config, Impl, Table, measure
+from ganmetrics.metrics._blas import matmul_nt_
 from ganmetrics.metrics.mmd import kid, mmd2_unbiased
 
 NAME = "kernel"
@@ -176,11 +177,13 @@ def _blas_rates(config: Config) -> tuple[Table, float, float]:
     b32, b64 = a32.copy(), a64.copy()  # a second operand, so that numpy cannot switch to syrk
     t32, t64 = torch.from_numpy(a32), torch.from_numpy(a64)
     u32 = t32.T.contiguous()
+    v32, g32 = torch.from_numpy(b32), torch.empty(n, n)  # ours: _blas.matmul_nt_, scipy's sgemm
     c32 = np.zeros((n, n), np.float32, order="F")
     c64 = np.zeros((d, d), order="F")
     cases = [  # name, call, flops (2 per multiply-add actually formed)
         (f"sgemm numpy (OpenBLAS), {n}×{d} · {d}×{n}", lambda: np.matmul(a32, b32.T), 2 * n * n * d),
         (f"sgemm torch (MKL), {n}×{d} · {d}×{n}", lambda: t32 @ u32, 2 * n * n * d),
+        (f"sgemm scipy (OpenBLAS), {n}×{d} · {d}×{n}", lambda: matmul_nt_(g32, t32, v32), 2 * n * n * d),
         (
             f"ssyrk scipy (OpenBLAS), {n}×{d}",
             lambda: blas.ssyrk(1.0, a32.T, c=c32, trans=1, lower=1, overwrite_c=1),
@@ -201,7 +204,7 @@ def _blas_rates(config: Config) -> tuple[Table, float, float]:
     ]
     table = measure(
         "BLAS rates on this machine (GFLOP/s = work / time)",
-        [Impl(name, _no_value(call)) for name, call, _ in cases],
+        [Impl(name, _no_value(call), warmup=call) for name, call, _ in cases],
         config,
         value_name="GFLOP/s (median run)",
     )
@@ -215,8 +218,11 @@ def _blas_rates(config: Config) -> tuple[Table, float, float]:
     table.notes.append(
         "Flops count the multiply-adds actually formed: 2 n² d for a product, n (n + 1) d for a syrk (one "
         "triangle). The sgemm rows multiply a matrix by a copy's transpose (numpy would otherwise switch to syrk); "
-        "torch's with the transpose made contiguous beforehand. Ours: ssyrk for KID/MMD Gram tiles, numpy's "
-        "sgemm for the tiles off the diagonal, dsyrk for FeatureStats.update (bench/README.md). The '1 thread' "
+        "torch's with the transpose made contiguous beforehand. Ours: scipy's ssyrk for KID/MMD Gram tiles, its "
+        "sgemm for the tiles off the diagonal, its dsyrk for FeatureStats.update (bench/README.md). Each timed "
+        "call follows an untimed one of the same call: another library's threads still spinning from the "
+        "previous row would otherwise halve the rate (measured: dsyrk 43 GFLOP/s right after numpy's dgemm, 86 "
+        "after another dsyrk). The '1 thread' "
         "rows run with torch and BLAS on one thread, as the worker threads that share KID's subsets and MMD's "
         "tiles do: two of them run at once, one per core."
     )

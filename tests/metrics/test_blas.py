@@ -8,7 +8,7 @@ import ctypes
 import pytest
 import torch
 
-from ganmetrics.metrics._blas import _SYRK, matmul_nt_, syrk_
+from ganmetrics.metrics._blas import _GEMM, _SYRK, matmul_nt_, syrk_
 
 
 def _upper(t: torch.Tensor) -> torch.Tensor:
@@ -62,9 +62,25 @@ def test_syrk_refuses_an_out_of_the_wrong_shape_or_dtype() -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_syrk_calls_blas_through_a_ctypes_function_that_releases_the_gil(dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("table", [_SYRK, _GEMM])
+def test_blas_is_called_through_ctypes_functions_that_release_the_gil(dtype: torch.dtype, table: dict) -> None:
     # ctypes releases the GIL around a foreign call unless the prototype is a PYFUNCTYPE (flag FUNCFLAG_PYTHONAPI):
     # that is what lets the worker threads of numerics.map_on_cpu_threads multiply at once.
-    function, _ = _SYRK[dtype]
+    function = table[dtype]
     assert isinstance(function, ctypes._CFuncPtr)
     assert not function._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+
+
+def test_matmul_nt_refuses_shapes_that_do_not_fit() -> None:
+    a, b = torch.randn(4, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="matmul_nt_: shapes"):
+        matmul_nt_(torch.empty(5, 4, dtype=torch.float64), a, b)
+    with pytest.raises(ValueError, match="matmul_nt_: shapes"):
+        matmul_nt_(torch.empty(4, 5, dtype=torch.float64), a, torch.randn(5, 2, dtype=torch.float64))
+
+
+def test_matmul_nt_of_non_contiguous_inputs_falls_back_to_torch() -> None:
+    a = torch.randn(8, 6, dtype=torch.float64)[::2]
+    b = torch.randn(3, 6, dtype=torch.float64)
+    out = torch.empty(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(matmul_nt_(out, a, b), a @ b.T, rtol=1e-13, atol=1e-13)
