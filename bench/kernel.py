@@ -154,12 +154,14 @@ def _no_value(call: Callable[[], object]) -> Callable[[], None]:
 def _one_thread(call: Callable[[], object]) -> Callable[[], object]:
     """Return ``call`` run with torch and every BLAS library on one thread (``numerics.map_on_cpu_threads``'s
     workers run their kernels so)."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 
     from ganmetrics.numerics import one_torch_thread
 
+    libraries = ThreadpoolController()  # made once: threadpool_limits would scan the libraries in every timed call
+
     def run() -> object:
-        with one_torch_thread(torch.device("cpu")), threadpool_limits(1, user_api="blas"):
+        with one_torch_thread(torch.device("cpu")), libraries.limit(limits=1, user_api="blas"):
             return call()
 
     return run

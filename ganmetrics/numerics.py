@@ -92,7 +92,8 @@ def one_torch_thread(device: torch.device | None = None) -> Iterator[None]:
 def _blas_libraries() -> ThreadpoolController:
     """Return threadpoolctl's view of the BLAS libraries loaded in the process, made once: a limit through it
     costs 0.02 ms, where ``threadpool_limits`` looks the libraries up again each time (1.8 ms). Made at the first
-    ``map_on_cpu_threads``, after its callers' imports loaded numpy's and scipy's OpenBLAS (``metrics._blas``)."""
+    ``map_on_cpu_threads``, after its callers' imports loaded numpy's OpenBLAS (torch imports numpy) and scipy's
+    (``metrics._blas``)."""
     return ThreadpoolController()
 
 
@@ -112,7 +113,7 @@ def map_on_cpu_threads(
     and the memory-bound steps between BLAS calls run on every core instead of one. Otherwise (another device,
     one thread, fewer jobs than threads) the jobs run in order on the calling thread, on one torch thread, and
     BLAS keeps its own threads. ``work`` must only call kernels that release the GIL for their duration (torch
-    operations, numpy's matmul, ``metrics._blas``); the results are in the order of ``jobs`` either way, and
+    operations, ``metrics._blas``); the results are in the order of ``jobs`` either way, and
     do not depend on which thread ran a job.
     """
     threads = torch.get_num_threads()

@@ -47,9 +47,9 @@ def as_checked_float(
     """Return ``x`` as a float32 or float64 tensor on ``device`` (float32 kept, every other type as float64) and
     its largest absolute entry, after the checks of ``as_float64``.
 
-    For callers that convert float32 inputs themselves, in cache-sized steps, rather than through one float64
-    copy of the whole input (``statistics.FeatureStats.update``); float32 to float64 is exact, so the values and
-    the checks are those of ``as_float64``.
+    For callers that convert float32 inputs themselves rather than through a fresh float64 copy of the whole
+    input (``statistics.FeatureStats.update``: into a kept buffer; ``mmd``: in cache-sized chunks); float32 to
+    float64 is exact, so the values and the checks are those of ``as_float64``.
     """
     if isinstance(x, torch.Tensor):
         t = x.detach()
