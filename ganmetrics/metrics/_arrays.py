@@ -48,9 +48,22 @@ def as_checked_float(
     its largest absolute entry, after the checks of ``as_float64``.
 
     For callers that convert float32 inputs themselves rather than through a fresh float64 copy of the whole
-    input (``statistics.FeatureStats.update``: into a kept buffer; ``mmd``: in cache-sized chunks); float32 to
-    float64 is exact, so the values and the checks are those of ``as_float64``.
+    input (``mmd``: in cache-sized chunks); float32 to float64 is exact, so the values and the checks are those
+    of ``as_float64``.
     """
+    t = as_float_tensor(x, name, ndim, device)
+    largest = largest_abs(t)
+    if not math.isfinite(largest):
+        raise_non_finite(t, name)
+    check_magnitude(largest, name, terms=max(t.shape, default=1))
+    return t, largest
+
+
+def as_float_tensor(
+    x: ArrayLike, name: str, ndim: int | None = None, device: torch.device | None = None
+) -> torch.Tensor:
+    """Return ``x`` as a float32 or float64 tensor on ``device`` (float32 kept, every other type as float64),
+    after the checks of ``as_float64`` on its type and shape but not on its values (``as_checked_float``)."""
     if isinstance(x, torch.Tensor):
         t = x.detach()
     elif isinstance(x, np.ndarray):
@@ -68,13 +81,13 @@ def as_checked_float(
     if t.numel() == 0:
         raise ValueError(f"{name}: is empty (shape {tuple(t.shape)})")
     dtype = torch.float32 if t.dtype == torch.float32 else torch.float64
-    t = t.to(device=device if device is not None else t.device, dtype=dtype)
-    largest = largest_abs(t)
-    if not math.isfinite(largest):
-        bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(f"{name}: contains {bad} NaN or Inf value(s)")
-    check_magnitude(largest, name, terms=max(t.shape, default=1))
-    return t, largest
+    return t.to(device=device if device is not None else t.device, dtype=dtype)
+
+
+def raise_non_finite(t: torch.Tensor, name: str) -> None:
+    """Raise the ``ValueError`` for an input ``name`` that holds NaN or Inf, with their count."""
+    bad = int((~torch.isfinite(t)).sum())
+    raise ValueError(f"{name}: contains {bad} NaN or Inf value(s)")
 
 
 def largest_abs(t: torch.Tensor) -> float:

@@ -6,9 +6,20 @@ as arrays plus metadata) and no distances (``ganmetrics.metrics.frechet``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ganmetrics.metrics._arrays import ArrayLike, as_checked_float, as_float64, as_samples, check_int, check_magnitude
+from ganmetrics.metrics._arrays import (
+    ArrayLike,
+    as_float64,
+    as_float_tensor,
+    as_samples,
+    check_int,
+    check_magnitude,
+    largest_abs,
+    raise_non_finite,
+)
 from ganmetrics.metrics._blas import syrk_
 from ganmetrics.metrics._psd import Factor, check_covariance, check_mean_cov, psd_factor
 from ganmetrics.numerics import one_torch_thread
@@ -67,18 +78,30 @@ class FeatureStats:
         of ``M2``'s upper triangle: ``M2 += Rᵀ R`` with ``R`` the B centred rows and the row
         ``δ (n_a n_b / n)^{1/2}`` (``_blas.syrk_``, half the flops of a general product, no d × d temporary); the
         steps around it on one torch thread (``numerics.one_torch_thread``).
+
+        Float32 batches are not scanned for their magnitude: sums of d products of float32 values fit in float64
+        whatever the values (``_arrays.check_magnitude`` with ``power=2`` passes for every float32 up to
+        3.4e38), and a NaN or Inf shows in the float64 column sums, which cannot overflow (B · 3.4e38), so the
+        batch mean is finite exactly when every entry is: one pass over the batch fewer. Other types are scanned
+        as ``as_float64`` does. A refused batch leaves the statistics as they were.
         """
         with one_torch_thread(self._mean.device):
-            xb, largest = as_checked_float(batch, name, ndim=2, device=self._mean.device)
+            xb = as_float_tensor(batch, name, ndim=2, device=self._mean.device)
             if xb.shape[1] != self.dims:
                 raise ValueError(f"{name}: has {xb.shape[1]} feature dimensions, the statistics have {self.dims}")
-            check_magnitude(largest, name, terms=self.dims, power=2)
+            if xb.dtype != torch.float32:
+                largest = largest_abs(xb)
+                if not math.isfinite(largest):
+                    raise_non_finite(xb, name)
+                check_magnitude(largest, name, terms=self.dims, power=2)
             n_a, n_b = self.n, xb.shape[0]
             if self._rows.shape[0] < n_b + 1:
                 self._rows = self._mean.new_empty(n_b + 1, self.dims)
             rows = self._rows[: n_b + 1]
             centred = rows[:n_b].copy_(xb)  # float64 (exact for float32 input)
             mean_b = centred.mean(dim=0)
+            if not bool(torch.isfinite(mean_b).all()):
+                raise_non_finite(xb, name)
             centred.sub_(mean_b)
             delta = mean_b - self._mean
             torch.mul(delta, (n_a * n_b / (n_a + n_b)) ** 0.5, out=rows[n_b])
@@ -118,8 +141,8 @@ class FeatureStats:
     def sigma(self) -> torch.Tensor:
         """The sample covariance (d, d) with ddof = 1, float64 and exactly symmetric."""
         self._require(2)
-        upper = self._m2.triu()
-        return (upper + upper.triu(1).T) / (self.n - 1)
+        sigma = self._m2.triu()
+        return sigma.add_(sigma.T.tril(-1)).div_(self.n - 1)  # in place: two d x d temporaries, not four
 
     def covariance_factor(self, name: str) -> Factor:
         """Return a factor of ``sigma``: the centred features themselves when kept, else a PSD factorisation."""

@@ -4,6 +4,8 @@ float64 formula, at the benchmark's feature dimension."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
 from ganmetrics.metrics.statistics import FeatureStats
 
@@ -60,3 +62,47 @@ def test_batches_of_changing_sizes_reuse_the_row_buffer_without_changing_the_res
     assert stats.n == 700
     assert np.abs(stats.sigma.numpy() - expected).max() <= 1e-12 * np.abs(expected).max()
     assert np.abs(stats.mu.numpy() - x.mean(axis=0)).max() <= 1e-12 * 7.0
+
+
+@pytest.mark.parametrize(
+    ("bad", "count"),
+    [([np.nan], 1), ([np.inf], 1), ([-np.inf, -np.inf], 2), ([np.inf, -np.inf], 2), ([np.nan, np.inf], 2)],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_batch_is_refused_with_its_count_and_leaves_the_statistics_as_they_were(
+    bad: list[float], count: int, dtype: type
+) -> None:
+    # Float32 batches are checked through their float64 column sums (no magnitude scan): +Inf and -Inf in one
+    # column (sum NaN), two -Inf (sum -Inf) and NaN must all be caught there, as the scan catches them in float64.
+    rng = np.random.default_rng(20)
+    stats = FeatureStats(3).update(rng.standard_normal((5, 3)))
+    before = (stats.n, stats.mu.clone(), stats.sigma.clone())
+    batch = rng.standard_normal((4, 3)).astype(dtype)
+    batch[: len(bad), 1] = bad
+    with pytest.raises(ValueError, match=f"^features: contains {count} NaN or Inf value"):
+        stats.update(batch, name="features")
+    assert stats.n == before[0]
+    assert torch.equal(stats.mu, before[1]) and torch.equal(stats.sigma, before[2])
+
+
+def test_float32_batches_at_the_top_of_their_range_give_finite_exact_statistics() -> None:
+    # Float32 batches skip the magnitude scan because no float32 can overflow the float64 sums: entries near
+    # float32's largest value (3.4e38) must still give the two-pass float64 covariance (1e-12 relative).
+    rng = np.random.default_rng(21)
+    x = (rng.uniform(-1.0, 1.0, (60, 8)) * np.finfo(np.float32).max).astype(np.float32)
+    stats = FeatureStats(8)
+    for start in range(0, 60, 20):
+        stats.update(x[start : start + 20])
+    x64 = x.astype(np.float64)
+    centred = x64 - x64.mean(axis=0)
+    expected = centred.T @ centred / 59
+    sigma = stats.sigma.numpy()
+    assert np.isfinite(sigma).all()
+    assert np.abs(sigma - expected).max() <= 1e-12 * np.abs(expected).max()
+
+
+def test_float64_batch_too_large_for_the_sums_is_refused_before_any_change() -> None:
+    stats = FeatureStats(2)
+    with pytest.raises(ValueError, match="^batch: values up to 1e\\+200 are too large"):
+        stats.update(np.array([[1e200, 0.0], [0.0, 1.0]]))
+    assert stats.n == 0
