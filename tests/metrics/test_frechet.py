@@ -299,6 +299,32 @@ def test_bad_input_asymmetric_sigma() -> None:
         frechet_distance(np.zeros(3), sigma, np.zeros(3), np.eye(3))
 
 
+@pytest.mark.parametrize("d", [2, 127, 128, 129, 300])
+def test_symmetry_check_finds_one_asymmetric_entry_anywhere_against_the_full_comparison(d: int) -> None:
+    # The check compares block rows with block columns (_psd._SYMMETRY_BLOCK = 128): every position, on both
+    # sides of the diagonal and across block edges, must be found as the plain Σ == Σᵀ comparison finds it.
+    rng = np.random.default_rng(d)
+    a = rng.standard_normal((d, d))
+    sigma = torch.from_numpy(a @ a.T)
+    sigma = (sigma + sigma.T) / 2
+    assert _psd._exactly_symmetric(sigma)
+    for i, j in {(0, d - 1), (d - 1, 0), (d // 2, d // 3), (d - 1, d - 2), (min(127, d - 1), min(128, d - 1))}:
+        bad = sigma.clone()
+        bad[i, j] += 1.0
+        assert _psd._exactly_symmetric(bad) == torch.equal(bad, bad.T) == (i == j)
+
+
+def test_nearly_symmetric_sigma_is_symmetrised_and_an_exact_one_returned_as_is() -> None:
+    # Within 1e-6 of the largest entry an asymmetric Σ is accepted as (Σ + Σᵀ) / 2; an exactly symmetric one is
+    # returned itself (no copy).
+    sigma = torch.eye(3, dtype=torch.float64) * 4.0
+    assert _psd.check_covariance(sigma, "s") is sigma
+    sigma[0, 1] = 1e-7
+    expected = torch.eye(3, dtype=torch.float64) * 4.0
+    expected[0, 1] = expected[1, 0] = 5e-8
+    assert torch.equal(_psd.check_covariance(sigma, "s"), expected)
+
+
 def test_bad_input_clearly_non_psd_sigma() -> None:
     with pytest.raises(ValueError, match="sigma2: is not positive semi-definite"):
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.diag([1.0, -0.5]))
